@@ -1,0 +1,154 @@
+//! The thread backend: each pool is a rayon thread pool.
+//!
+//! Rayon never joins its threads when a pool is dropped, so the spawn handler keeps every
+//! `JoinHandle` and an exit handler reports each thread's end on a channel: that is what lets a
+//! graceful stop wait (with a deadline) for every pool thread. Rayon also cannot drop queued jobs;
+//! jobs submitted through a lease check their lease before running instead (see `lease.rs`).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam::channel::{self, Receiver};
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::Config;
+use crate::task::panic_message;
+
+/// One rayon thread pool plus the handles needed to join it.
+pub(crate) struct Pool {
+    seq: u64,
+    /// `None` once shut down: dropping a rayon pool lets its threads finish the queue and exit.
+    rayon: RwLock<Option<rayon::ThreadPool>>,
+    threads: Mutex<Threads>,
+    exits: Receiver<()>,
+}
+
+impl Pool {
+    /// Builds a pool of `workers_per_pool` threads named `{prefix}-{seq}_{i}`. When a start hook
+    /// is configured, waits until it has run on every worker: a hook that panics or overruns
+    /// `start_timeout` makes creation fail, so a pool is never handed out half-initialized.
+    pub(crate) fn create(config: &Config, seq: u64) -> Result<Arc<Pool>, String> {
+        let workers = config.workers_per_pool;
+        let handles = Arc::new(Mutex::new(Vec::with_capacity(workers)));
+        let (exit_tx, exits) = channel::unbounded();
+        let (started_tx, started) = channel::unbounded::<Result<(), String>>();
+        let hook = config.thread.start_hook.clone();
+        let waits_for_hooks = hook.is_some();
+        let prefix = config.name_prefix.clone();
+        let stack_size = config.thread.stack_size;
+        let log_target = config.log_target.clone();
+
+        let spawned = Arc::clone(&handles);
+        let builder = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .thread_name(move |i| format!("{prefix}-{seq}_{i}"))
+            .spawn_handler(move |thread| {
+                let mut b = std::thread::Builder::new();
+                if let Some(name) = thread.name() {
+                    b = b.name(name.to_owned());
+                }
+                if let Some(size) = stack_size {
+                    b = b.stack_size(size);
+                }
+                let handle = b.spawn(|| thread.run())?;
+                spawned.lock().push(handle);
+                Ok(())
+            })
+            .start_handler(move |i| {
+                if let Some(hook) = &hook {
+                    let outcome = catch_unwind(AssertUnwindSafe(|| hook(i)))
+                        .map_err(|p| format!("worker start hook panicked on worker {i}: {}", panic_message(&*p)));
+                    let _ = started_tx.send(outcome);
+                }
+            })
+            .exit_handler(move |_| {
+                let _ = exit_tx.send(());
+            })
+            // Jobs catch their own panics; this is the last resort that keeps rayon from aborting.
+            .panic_handler(move |p| {
+                log::error!(target: &log_target, "a pool job panicked outside its guard: {}", panic_message(&*p));
+            });
+        let rayon = builder.build().map_err(|e| format!("could not spawn pool threads: {e}"))?;
+        let pool = Arc::new(Pool {
+            seq,
+            rayon: RwLock::new(Some(rayon)),
+            threads: Mutex::new(Threads { handles: std::mem::take(&mut *handles.lock()), exits_seen: 0 }),
+            exits,
+        });
+        if waits_for_hooks {
+            let deadline = Instant::now() + config.thread.start_timeout;
+            for _ in 0..workers {
+                let failure = match started.recv_deadline(deadline) {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(reason)) => reason,
+                    Err(_) => format!("worker start hooks did not finish within {:?}", config.thread.start_timeout),
+                };
+                pool.shutdown();
+                return Err(failure);
+            }
+        }
+        Ok(pool)
+    }
+
+    /// The pool's sequence number (the `{seq}` in its thread names).
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Queues a job, or gives it back when the pool was already shut down.
+    pub(crate) fn spawn<F: FnOnce() + Send + 'static>(&self, job: F) -> Result<(), F> {
+        match &*self.rayon.read() {
+            Some(pool) => {
+                pool.spawn(job);
+                Ok(())
+            }
+            None => Err(job),
+        }
+    }
+
+    /// Whether every thread of this pool has exited.
+    pub(crate) fn threads_finished(&self) -> bool {
+        self.threads.lock().handles.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Stops accepting work without waiting: queued jobs still pass through (their lease tells
+    /// them to resolve as cancelled), running jobs finish, then the threads exit.
+    pub(crate) fn shutdown(&self) {
+        let pool = self.rayon.write().take();
+        drop(pool);
+    }
+
+    /// Waits until every thread of a shut-down pool has exited, or `deadline` passes. Returns
+    /// whether all of them were joined. Never waits for the calling thread itself.
+    pub(crate) fn join(&self, deadline: Instant) -> bool {
+        let me = std::thread::current().id();
+        let mut threads = self.threads.lock();
+        let mine = threads.handles.iter().any(|t| t.thread().id() == me);
+        let needed = threads.handles.len() - usize::from(mine);
+        while threads.exits_seen < needed {
+            if self.exits.recv_deadline(deadline).is_err() {
+                return false;
+            }
+            threads.exits_seen += 1;
+        }
+        // Every other thread has run its exit handler, so these joins return at once.
+        let handles = std::mem::take(&mut threads.handles);
+        for handle in handles {
+            if handle.thread().id() == me {
+                threads.handles.push(handle);
+            } else {
+                let _ = handle.join();
+            }
+        }
+        threads.exits_seen = 0;
+        true
+    }
+}
+
+/// The pool's thread handles and how many exits have been observed so far.
+struct Threads {
+    handles: Vec<JoinHandle<()>>,
+    exits_seen: usize,
+}

@@ -1,0 +1,252 @@
+//! The lease's lock-free status word: what the submit fast path reads instead of the manager lock.
+//!
+//! One `AtomicU64` holds both the status (low 3 bits) and the number of pending tasks (the rest),
+//! so "release" and "last pending task finished" cannot both miss each other: whichever moves the
+//! word to *released with nothing pending* is the one that finalizes the lease, exactly once.
+//! Deadlines live beside it as nanoseconds since the manager's origin instant, so the submit path
+//! checks hard expiry without a lock and a renewal is seen at once.
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Weak;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::task::QueuedTask;
+
+const STATUS_BITS: u64 = 3;
+const STATUS_MASK: u64 = (1 << STATUS_BITS) - 1;
+const ONE_PENDING: u64 = 1 << STATUS_BITS;
+const MIN_PRUNE: usize = 64;
+
+/// Where a lease is in its life, as far as accepting work goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Accepting work.
+    Active = 0,
+    /// Released by its holder; draining while tasks are pending.
+    Released = 1,
+    /// Revoked at hard expiry.
+    Revoked = 2,
+    /// Its pool broke.
+    Broken = 3,
+    /// The manager stopped.
+    Stopped = 4,
+}
+
+impl Status {
+    fn of(word: u64) -> Status {
+        match word & STATUS_MASK {
+            0 => Status::Active,
+            1 => Status::Released,
+            2 => Status::Revoked,
+            3 => Status::Broken,
+            _ => Status::Stopped,
+        }
+    }
+}
+
+fn pending_of(word: u64) -> u64 {
+    word >> STATUS_BITS
+}
+
+/// What a release request found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReleaseOutcome {
+    /// Nothing pending: the caller must finalize the lease now.
+    Finalize,
+    /// Tasks are pending: the last one to finish finalizes.
+    Draining(u64),
+    /// The lease was already released, revoked, broken or stopped: nothing to do.
+    AlreadyInactive,
+}
+
+/// The shared, lock-free part of one lease (plus the registry of its queued tasks, which has a
+/// lock of its own that only this lease's submitters and its revoker take).
+pub(crate) struct LeaseCell {
+    word: AtomicU64,
+    origin: Instant,
+    soft_nanos: AtomicU64,
+    hard_nanos: AtomicU64,
+    queued: Mutex<Queued>,
+}
+
+struct Queued {
+    tasks: Vec<Weak<dyn QueuedTask>>,
+    prune_at: usize,
+}
+
+impl std::fmt::Debug for LeaseCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseCell").field("status", &self.status()).field("pending", &self.pending()).finish()
+    }
+}
+
+impl LeaseCell {
+    /// An active lease with these deadlines. `origin` must not be later than either deadline.
+    pub(crate) fn new(origin: Instant, soft: Instant, hard: Instant) -> LeaseCell {
+        let cell = LeaseCell {
+            word: AtomicU64::new(Status::Active as u64),
+            origin,
+            soft_nanos: AtomicU64::new(0),
+            hard_nanos: AtomicU64::new(0),
+            queued: Mutex::new(Queued { tasks: Vec::new(), prune_at: MIN_PRUNE }),
+        };
+        cell.set_deadlines(soft, hard);
+        cell
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        Status::of(self.word.load(SeqCst))
+    }
+
+    pub(crate) fn pending(&self) -> u64 {
+        pending_of(self.word.load(SeqCst))
+    }
+
+    /// Registers one pending task if the lease is active. On refusal returns the status and
+    /// whether the caller's undo made it the lease's last pending task (then it must finalize).
+    pub(crate) fn enter(&self) -> Result<(), (Status, bool)> {
+        let old = self.word.fetch_add(ONE_PENDING, SeqCst);
+        match Status::of(old) {
+            Status::Active => Ok(()),
+            status => Err((status, self.leave())),
+        }
+    }
+
+    /// Unregisters one pending task. `true` when it was the last one of a released lease: the
+    /// caller must finalize the lease.
+    pub(crate) fn leave(&self) -> bool {
+        let old = self.word.fetch_sub(ONE_PENDING, SeqCst);
+        debug_assert!(pending_of(old) > 0, "leave without enter");
+        pending_of(old) == 1 && Status::of(old) == Status::Released
+    }
+
+    /// Active → released.
+    pub(crate) fn release(&self) -> ReleaseOutcome {
+        let mut current = self.word.load(SeqCst);
+        loop {
+            if Status::of(current) != Status::Active {
+                return ReleaseOutcome::AlreadyInactive;
+            }
+            let next = (current & !STATUS_MASK) | Status::Released as u64;
+            match self.word.compare_exchange(current, next, SeqCst, SeqCst) {
+                Ok(_) => {
+                    return match pending_of(current) {
+                        0 => ReleaseOutcome::Finalize,
+                        n => ReleaseOutcome::Draining(n),
+                    }
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Active or released (draining) → `to` (revoked, broken or stopped). Returns whether this
+    /// call made the change; pending tasks then resolve as cancelled (or pool broken).
+    pub(crate) fn end(&self, to: Status) -> bool {
+        debug_assert!(matches!(to, Status::Revoked | Status::Broken | Status::Stopped));
+        let mut current = self.word.load(SeqCst);
+        loop {
+            if !matches!(Status::of(current), Status::Active | Status::Released) {
+                return false;
+            }
+            let next = (current & !STATUS_MASK) | to as u64;
+            match self.word.compare_exchange(current, next, SeqCst, SeqCst) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Remembers a submitted task so that revocation can cancel it while it is still queued.
+    /// Finished tasks are pruned when the list doubles, so the cost stays amortized O(1).
+    pub(crate) fn track(&self, task: Weak<dyn QueuedTask>) {
+        let mut queued = self.queued.lock();
+        if queued.tasks.len() >= queued.prune_at {
+            queued.tasks.retain(|t| t.upgrade().is_some_and(|t| t.is_queued()));
+            queued.prune_at = (queued.tasks.len() * 2).max(MIN_PRUNE);
+        }
+        queued.tasks.push(task);
+    }
+
+    /// Resolves every task of this lease that has not started as cancelled. Returns how many.
+    pub(crate) fn cancel_queued(&self) -> usize {
+        let tasks = std::mem::take(&mut self.queued.lock().tasks);
+        tasks.iter().filter_map(Weak::upgrade).filter(|t| t.cancel_if_queued()).count()
+    }
+
+    pub(crate) fn soft_expires_at(&self) -> Instant {
+        self.origin + Duration::from_nanos(self.soft_nanos.load(SeqCst))
+    }
+
+    pub(crate) fn hard_expires_at(&self) -> Instant {
+        self.origin + Duration::from_nanos(self.hard_nanos.load(SeqCst))
+    }
+
+    /// Moves both deadlines (on grant and on renewal, under the manager lock).
+    pub(crate) fn set_deadlines(&self, soft: Instant, hard: Instant) {
+        let nanos = |t: Instant| u64::try_from(t.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX);
+        self.soft_nanos.store(nanos(soft), SeqCst);
+        self.hard_nanos.store(nanos(hard), SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell() -> LeaseCell {
+        let now = Instant::now();
+        LeaseCell::new(now, now + Duration::from_secs(1), now + Duration::from_secs(2))
+    }
+
+    #[test]
+    fn release_without_pending_finalizes_once() {
+        let c = cell();
+        assert_eq!(c.release(), ReleaseOutcome::Finalize);
+        assert_eq!(c.release(), ReleaseOutcome::AlreadyInactive);
+        assert_eq!(c.status(), Status::Released);
+    }
+
+    #[test]
+    fn last_pending_task_of_a_released_lease_finalizes() {
+        let c = cell();
+        c.enter().unwrap();
+        c.enter().unwrap();
+        assert_eq!(c.release(), ReleaseOutcome::Draining(2));
+        assert_eq!(c.enter(), Err((Status::Released, false)));
+        assert!(!c.leave());
+        assert!(c.leave());
+        assert_eq!(c.pending(), 0);
+    }
+
+    #[test]
+    fn refused_enter_that_drops_the_last_pending_finalizes() {
+        let c = cell();
+        // A submit raced with the release: the release saw its pending count, so the undo is
+        // the last "task" and must finalize.
+        c.word.fetch_add(ONE_PENDING, SeqCst);
+        assert_eq!(c.release(), ReleaseOutcome::Draining(1));
+        assert!(c.leave());
+    }
+
+    #[test]
+    fn revoked_lease_never_finalizes_through_pending() {
+        let c = cell();
+        c.enter().unwrap();
+        assert_eq!(c.release(), ReleaseOutcome::Draining(1));
+        assert!(c.end(Status::Revoked));
+        assert!(!c.end(Status::Stopped));
+        assert!(!c.leave());
+        assert_eq!(c.status(), Status::Revoked);
+    }
+
+    #[test]
+    fn deadlines_round_trip() {
+        let now = Instant::now();
+        let c = LeaseCell::new(now, now + Duration::from_millis(5), now + Duration::from_millis(9));
+        assert_eq!(c.soft_expires_at(), now + Duration::from_millis(5));
+        assert_eq!(c.hard_expires_at(), now + Duration::from_millis(9));
+    }
+}

@@ -1,0 +1,323 @@
+//! The manager builder, its validated configuration, and per-acquire options.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::ExecutorBackend;
+use crate::error::ConfigError;
+use crate::manager::LeasedExecutorManager;
+
+/// A size signal: the number of "units" of load right now. See
+/// [`ManagerBuilder::size_provider`].
+pub type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
+
+/// A hook run once on every pool worker thread as it starts, with the worker's index.
+pub type StartHook = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// Options for each thread pool (the thread backend's typed stand-in for Python's
+/// `executor_kwargs`).
+#[derive(Clone)]
+pub struct ThreadPoolOptions {
+    /// Stack size of each worker thread, in bytes. `None` keeps the platform default.
+    pub stack_size: Option<usize>,
+    /// Runs on each worker thread before it takes any work. A panic here makes the pool broken:
+    /// it is retired before anyone can lease it.
+    pub start_hook: Option<StartHook>,
+    /// How long pool creation waits for every worker's start hook to finish. A pool whose hooks
+    /// are not done by then is broken. Default 30 s.
+    pub start_timeout: Duration,
+}
+
+impl Default for ThreadPoolOptions {
+    fn default() -> Self {
+        Self { stack_size: None, start_hook: None, start_timeout: Duration::from_secs(30) }
+    }
+}
+
+impl fmt::Debug for ThreadPoolOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolOptions")
+            .field("stack_size", &self.stack_size)
+            .field("start_hook", &self.start_hook.as_ref().map(|_| "<fn>"))
+            .field("start_timeout", &self.start_timeout)
+            .finish()
+    }
+}
+
+/// The validated configuration of a manager.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub backend: ExecutorBackend,
+    pub max_pools: usize,
+    pub min_pools: usize,
+    pub units_per_pool: usize,
+    pub size_provider: Option<SizeProvider>,
+    pub check_interval: Duration,
+    pub default_lease: Duration,
+    pub lease_grace: Duration,
+    pub workers_per_pool: usize,
+    pub name_prefix: String,
+    pub log_target: String,
+    pub thread: ThreadPoolOptions,
+}
+
+/// Builds a [`LeasedExecutorManager`]. Every field but `max_pools` has the Python default.
+///
+/// ```
+/// use std::time::Duration;
+/// use leasepool::{ConfigError, LeasedExecutorManager};
+///
+/// let manager = LeasedExecutorManager::builder()
+///     .max_pools(4)
+///     .min_pools(1)
+///     .workers_per_pool(2)
+///     .default_lease(Duration::from_secs(30))
+///     .build()
+///     .unwrap();
+/// assert_eq!(manager.total_count(), 0); // nothing is created before start()
+///
+/// let err = LeasedExecutorManager::builder().max_pools(1).min_pools(2).build().unwrap_err();
+/// assert!(matches!(err, ConfigError::MinAboveMax { .. }));
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct ManagerBuilder {
+    backend: ExecutorBackend,
+    max_pools: Option<usize>,
+    min_pools: usize,
+    units_per_pool: usize,
+    size_provider: Option<SizeProvider>,
+    check_interval: Duration,
+    default_lease: Duration,
+    lease_grace: Duration,
+    workers_per_pool: usize,
+    name_prefix: String,
+    log_target: String,
+    thread: ThreadPoolOptions,
+}
+
+impl Default for ManagerBuilder {
+    fn default() -> Self {
+        Self {
+            backend: ExecutorBackend::Thread,
+            max_pools: None,
+            min_pools: 1,
+            units_per_pool: 10,
+            size_provider: None,
+            check_interval: Duration::from_secs(120),
+            default_lease: Duration::from_secs(300),
+            lease_grace: Duration::from_secs(15),
+            workers_per_pool: 4,
+            name_prefix: "leasepool".to_owned(),
+            log_target: "leasepool".to_owned(),
+            thread: ThreadPoolOptions::default(),
+        }
+    }
+}
+
+impl ManagerBuilder {
+    /// A builder with every default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The backend (default [`ExecutorBackend::Thread`]).
+    pub fn backend(mut self, backend: ExecutorBackend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The hard cap on pools owned at once: idle, leased and draining (required, > 0).
+    pub fn max_pools(mut self, n: usize) -> Self {
+        self.max_pools = Some(n);
+        self
+    }
+
+    /// The floor of the desired pool count (default 1, > 0, ≤ `max_pools`).
+    pub fn min_pools(mut self, n: usize) -> Self {
+        self.min_pools = n;
+        self
+    }
+
+    /// Units of load one pool should serve (default 10, > 0).
+    pub fn units_per_pool(mut self, n: usize) -> Self {
+        self.units_per_pool = n;
+        self
+    }
+
+    /// The load signal for adaptive sizing:
+    /// `desired = min(max_pools, max(min_pools, ceil(units / units_per_pool)))`.
+    ///
+    /// It is called from the checker thread (and by [`desired_executor_count`] and [`stats`]),
+    /// never while the manager's lock is held. A panic counts as 0 units and is logged.
+    ///
+    /// [`desired_executor_count`]: LeasedExecutorManager::desired_executor_count
+    /// [`stats`]: LeasedExecutorManager::stats
+    pub fn size_provider(mut self, f: impl Fn() -> usize + Send + Sync + 'static) -> Self {
+        self.size_provider = Some(Arc::new(f));
+        self
+    }
+
+    /// The longest the checker sleeps when nothing wakes it (default 120 s, > 0).
+    pub fn check_interval(mut self, d: Duration) -> Self {
+        self.check_interval = d;
+        self
+    }
+
+    /// Soft lifetime of a lease when the acquire does not give one (default 300 s, > 0).
+    pub fn default_lease(mut self, d: Duration) -> Self {
+        self.default_lease = d;
+        self
+    }
+
+    /// Time between soft and hard expiry (default 15 s; zero means no grace).
+    pub fn lease_grace(mut self, d: Duration) -> Self {
+        self.lease_grace = d;
+        self
+    }
+
+    /// Worker threads per pool (default 4, > 0).
+    pub fn workers_per_pool(mut self, n: usize) -> Self {
+        self.workers_per_pool = n;
+        self
+    }
+
+    /// Prefix of thread names: workers are `{prefix}-{seq}_{i}`, the checker
+    /// `{prefix}-checker` (default `"leasepool"`).
+    pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.name_prefix = prefix.into();
+        self
+    }
+
+    /// The `log` target of every manager record (default `"leasepool"`).
+    pub fn log_target(mut self, target: impl Into<String>) -> Self {
+        self.log_target = target.into();
+        self
+    }
+
+    /// All thread-pool options at once.
+    pub fn thread_options(mut self, options: ThreadPoolOptions) -> Self {
+        self.thread = options;
+        self
+    }
+
+    /// Stack size of each worker thread, in bytes.
+    pub fn thread_stack_size(mut self, bytes: usize) -> Self {
+        self.thread.stack_size = Some(bytes);
+        self
+    }
+
+    /// A hook run on every worker thread as it starts (see [`ThreadPoolOptions::start_hook`]).
+    pub fn on_worker_start(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.thread.start_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Validates everything and builds a stopped manager. Checks run in the reference order:
+    /// counts (max, min, units, workers), durations (default lease, check interval; grace may be
+    /// zero), `min_pools <= max_pools`, then the backend.
+    pub fn build(self) -> Result<LeasedExecutorManager, ConfigError> {
+        LeasedExecutorManager::from_config(self.validate()?)
+    }
+
+    fn validate(self) -> Result<Config, ConfigError> {
+        let max_pools = self.max_pools.ok_or(ConfigError::Missing { field: "max_pools" })?;
+        let positive_counts = [
+            ("max_pools", max_pools),
+            ("min_pools", self.min_pools),
+            ("units_per_pool", self.units_per_pool),
+            ("workers_per_pool", self.workers_per_pool),
+        ];
+        let positive_durations = [
+            ("default_lease", self.default_lease),
+            ("check_interval", self.check_interval),
+            ("start_timeout", self.thread.start_timeout),
+        ];
+        for (field, n) in positive_counts {
+            if n == 0 {
+                return Err(ConfigError::MustBePositive { field });
+            }
+        }
+        for (field, d) in positive_durations {
+            if d.is_zero() {
+                return Err(ConfigError::MustBePositive { field });
+            }
+        }
+        if self.min_pools > max_pools {
+            return Err(ConfigError::MinAboveMax { min_pools: self.min_pools, max_pools });
+        }
+        self.backend.check_supported()?;
+        Ok(Config {
+            backend: self.backend,
+            max_pools,
+            min_pools: self.min_pools,
+            units_per_pool: self.units_per_pool,
+            size_provider: self.size_provider,
+            check_interval: self.check_interval,
+            default_lease: self.default_lease,
+            lease_grace: self.lease_grace,
+            workers_per_pool: self.workers_per_pool,
+            name_prefix: self.name_prefix,
+            log_target: self.log_target,
+            thread: self.thread,
+        })
+    }
+}
+
+impl Config {
+    /// `min(max_pools, max(min_pools, ceil(units / units_per_pool)))`, in integers.
+    pub(crate) fn desired_for(&self, units: usize) -> usize {
+        units.div_ceil(self.units_per_pool).clamp(self.min_pools, self.max_pools)
+    }
+}
+
+/// Options for one acquire: owner label, lease duration, and how long to wait.
+///
+/// ```
+/// use std::time::Duration;
+/// use leasepool::AcquireOptions;
+/// let opts = AcquireOptions::new()
+///     .owner("nightly-report")
+///     .lease_duration(Duration::from_secs(60))
+///     .timeout(Duration::from_secs(2));
+/// assert_eq!(opts.owner_label(), Some("nightly-report"));
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct AcquireOptions {
+    pub(crate) owner: Option<Arc<str>>,
+    pub(crate) lease_duration: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl AcquireOptions {
+    /// No owner, the manager's default lease, wait without limit.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A free-form label shown in logs and stats.
+    pub fn owner(mut self, owner: impl Into<Arc<str>>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// The soft lifetime of this lease (> 0). Hard expiry adds the manager's grace.
+    pub fn lease_duration(mut self, d: Duration) -> Self {
+        self.lease_duration = Some(d);
+        self
+    }
+
+    /// The longest [`acquire`](LeasedExecutorManager::acquire) waits, measured from the call.
+    /// Zero means "take a free pool now or time out". Ignored by `try_acquire`.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// The owner label, if any.
+    pub fn owner_label(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+}

@@ -1,0 +1,264 @@
+//! [`ExecutorLease`], the time-bounded right to use one pool, and [`LeasedExecutor`], the proxy
+//! that submits to it and has no way to shut the pool down.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::Pool;
+use crate::cell::{LeaseCell, Status};
+use crate::error::{LeaseError, TaskError};
+use crate::manager::Shared;
+use crate::state::{lease_state, LeaseInfo};
+use crate::stats::LeaseState;
+use crate::task::{panic_message, task_pair, Completer, TaskHandle};
+
+/// A lease's identifier, unique within its manager (across restarts too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseId(pub(crate) u64);
+
+impl LeaseId {
+    /// The number behind the id.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "lease-{}", self.0)
+    }
+}
+
+/// Everything a lease and its proxies share.
+pub(crate) struct LeaseInner {
+    shared: Arc<Shared>,
+    info: LeaseInfo,
+    pool: Arc<Pool>,
+    cell: Arc<LeaseCell>,
+}
+
+/// A time-bounded right to submit work to exactly one pool.
+///
+/// Owned, `Send + Sync + 'static`: it can move to another thread, into an FFI handle or an async
+/// task. Dropping it releases it; so does [`release`](Self::release). If work submitted through
+/// it is still pending, the release *drains*: new submissions are refused at once and the pool
+/// returns to the manager only when that work has finished.
+///
+/// ```
+/// use std::time::Duration;
+/// use leasepool::{AcquireOptions, LeaseState, LeasedExecutorManager};
+///
+/// let manager = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(2).build()?;
+/// manager.start()?;
+/// let lease = manager.acquire(AcquireOptions::new().owner("docs").timeout(Duration::from_secs(5)))?;
+/// assert_eq!(lease.owner(), Some("docs"));
+/// assert_eq!(lease.state(), LeaseState::Active);
+/// assert_eq!(lease.run(|| 2 + 2)?, 4);
+/// lease.release();
+/// assert_eq!(manager.available_count(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ExecutorLease {
+    inner: Arc<LeaseInner>,
+}
+
+/// The submit-only proxy of a lease. Cloneable and thread-safe; it has no shutdown method.
+/// Submissions fail once the lease is released, revoked or its manager stopped.
+#[derive(Clone)]
+pub struct LeasedExecutor {
+    inner: Arc<LeaseInner>,
+}
+
+impl ExecutorLease {
+    pub(crate) fn new(shared: Arc<Shared>, info: LeaseInfo, pool: Arc<Pool>, cell: Arc<LeaseCell>) -> Self {
+        ExecutorLease { inner: Arc::new(LeaseInner { shared, info, pool, cell }) }
+    }
+
+    /// The lease id.
+    pub fn id(&self) -> LeaseId {
+        self.inner.info.id
+    }
+
+    /// The owner label given at acquire.
+    pub fn owner(&self) -> Option<&str> {
+        self.inner.info.owner.as_deref()
+    }
+
+    /// The soft lifetime (including renewals).
+    pub fn lease_duration(&self) -> Duration {
+        self.soft_expires_at() - self.inner.info.leased_at
+    }
+
+    /// Time between soft and hard expiry.
+    pub fn grace(&self) -> Duration {
+        self.inner.info.grace
+    }
+
+    /// When the lease was granted.
+    pub fn leased_at(&self) -> Instant {
+        self.inner.info.leased_at
+    }
+
+    /// `leased_at + lease_duration`: informational (logged once, shown in stats).
+    pub fn soft_expires_at(&self) -> Instant {
+        self.inner.cell.soft_expires_at()
+    }
+
+    /// `soft_expires_at + grace`: from here on the lease is revoked.
+    pub fn hard_expires_at(&self) -> Instant {
+        self.inner.cell.hard_expires_at()
+    }
+
+    /// Where the lease is now.
+    pub fn state(&self) -> LeaseState {
+        lease_state(&self.inner.cell, Instant::now())
+    }
+
+    /// Sequence number of the leased pool (the `{seq}` in its thread names `{prefix}-{seq}_{i}`).
+    pub fn pool_seq(&self) -> u64 {
+        self.inner.pool.seq()
+    }
+
+    /// The submit-only proxy. Clones share this lease.
+    pub fn executor(&self) -> LeasedExecutor {
+        LeasedExecutor { inner: Arc::clone(&self.inner) }
+    }
+
+    /// Runs `f` on the leased pool and blocks for its result.
+    pub fn run<T, F>(&self, f: F) -> Result<T, TaskError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.submit(f)?.wait()
+    }
+
+    /// Extends both deadlines by `extra`. Works while the lease is active, in grace or draining;
+    /// the checker honours the new deadline. Returns the new hard expiry.
+    pub fn renew(&self, extra: Duration) -> Result<Instant, LeaseError> {
+        self.inner.shared.renew(&self.inner.info, &self.inner.cell, extra)
+    }
+
+    /// Releases the lease (also done by `Drop`). Harmless when already released or revoked.
+    pub fn release(self) {
+        drop(self);
+    }
+
+    fn release_now(&self) {
+        self.inner.shared.release(&self.inner.info, &self.inner.cell);
+    }
+}
+
+impl Drop for ExecutorLease {
+    fn drop(&mut self) {
+        self.release_now();
+    }
+}
+
+impl LeasedExecutor {
+    /// Queues `f` on the leased pool and returns its handle at once.
+    ///
+    /// Fails with [`LeaseError::Released`] once the lease is released (even while it drains),
+    /// [`LeaseError::Expired`] past hard expiry, [`LeaseError::ManagerStopped`] after `stop`.
+    pub fn submit<T, F>(&self, f: F) -> Result<TaskHandle<T>, LeaseError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.submit(f)
+    }
+
+    /// The lease this proxy submits to.
+    pub fn lease_id(&self) -> LeaseId {
+        self.inner.info.id
+    }
+}
+
+/// The error for a lease that refuses work because of `status`.
+pub(crate) fn refusal(lease_id: LeaseId, status: Status) -> LeaseError {
+    match status {
+        Status::Active | Status::Released => LeaseError::Released { lease_id },
+        Status::Revoked => LeaseError::Expired { lease_id },
+        Status::Broken => LeaseError::PoolBroken { lease_id, reason: BROKEN.to_owned() },
+        Status::Stopped => LeaseError::ManagerStopped { lease_id },
+    }
+}
+
+impl LeaseInner {
+    fn submit<T, F>(self: &Arc<Self>, f: F) -> Result<TaskHandle<T>, LeaseError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if Instant::now() >= self.cell.hard_expires_at() && self.cell.status() == Status::Active {
+            self.shared.end_lease(self.info.id, Status::Revoked);
+        }
+        if let Err((status, finalize)) = self.cell.enter() {
+            if finalize {
+                self.shared.finalize(self.info.id);
+            }
+            return Err(refusal(self.info.id, status));
+        }
+        let (handle, completer) = task_pair();
+        self.cell.track(handle.as_queued());
+        self.shared.tasks.submitted.fetch_add(1, Relaxed);
+        let inner = Arc::clone(self);
+        if let Err(job) = self.pool.spawn(move || inner.run_job(f, completer)) {
+            // The pool was shut down between `enter` and here, which only happens after the
+            // lease was ended: running the job here resolves it as cancelled, with accounting.
+            job();
+        }
+        Ok(handle)
+    }
+
+    /// Runs one job on a pool thread: check the lease, run under `catch_unwind`, update the
+    /// accounting (and finalize a drained lease) *before* publishing the outcome.
+    fn run_job<T, F: FnOnce() -> T>(self: Arc<Self>, f: F, completer: Completer<T>) {
+        let outcome = match self.cell.status() {
+            Status::Revoked | Status::Stopped => Err(TaskError::Cancelled),
+            Status::Broken => Err(TaskError::PoolBroken { reason: BROKEN.to_owned() }),
+            Status::Active | Status::Released if completer.begin() => {
+                catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked { message: panic_message(&*p) })
+            }
+            Status::Active | Status::Released => Err(TaskError::Cancelled),
+        };
+        self.finish(&outcome);
+        completer.complete(outcome);
+    }
+
+    fn finish<T>(&self, outcome: &Result<T, TaskError>) {
+        let counters = &self.shared.tasks;
+        let counter = match outcome {
+            Ok(_) => &counters.completed,
+            Err(TaskError::Panicked { .. }) => &counters.panicked,
+            Err(TaskError::PoolBroken { .. }) => &counters.broken,
+            Err(_) => &counters.cancelled,
+        };
+        counter.fetch_add(1, Relaxed);
+        if self.cell.leave() {
+            self.shared.finalize(self.info.id);
+        }
+    }
+}
+
+const BROKEN: &str = "the lease's pool broke";
+
+impl fmt::Debug for ExecutorLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutorLease")
+            .field("id", &self.id())
+            .field("owner", &self.owner())
+            .field("state", &self.state())
+            .field("pool_seq", &self.pool_seq())
+            .finish()
+    }
+}
+
+impl fmt::Debug for LeasedExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeasedExecutor").field("lease_id", &self.lease_id()).finish()
+    }
+}

@@ -1,0 +1,217 @@
+//! [`TaskHandle`]: the caller's side of one submitted task, and its one-shot completion slot.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::TaskError;
+
+enum Stage<T> {
+    Queued,
+    Running,
+    Done(Result<T, TaskError>),
+    Taken,
+}
+
+struct Slot<T> {
+    stage: Mutex<Stage<T>>,
+    done: Condvar,
+}
+
+/// The result of a submitted task: wait for it, poll it, or cancel it before it starts.
+///
+/// Every handle resolves: with the task's value, its panic ([`TaskError::Panicked`]),
+/// [`TaskError::Cancelled`] (cancelled by this handle, by lease revocation or by manager stop)
+/// or [`TaskError::PoolBroken`]. Dropping a handle does not cancel the task.
+///
+/// ```
+/// use leasepool::{AcquireOptions, LeasedExecutorManager};
+/// let manager = LeasedExecutorManager::builder().max_pools(1).build().unwrap();
+/// manager.start().unwrap();
+/// let lease = manager.acquire(AcquireOptions::new()).unwrap();
+/// let handle = lease.executor().submit(|| 6 * 7).unwrap();
+/// assert_eq!(handle.wait().unwrap(), 42);
+/// ```
+#[must_use = "a TaskHandle does nothing unless waited on; dropping it does not cancel the task"]
+pub struct TaskHandle<T> {
+    slot: Arc<Slot<T>>,
+}
+
+/// The pool's side of a task: marks it running and publishes its outcome exactly once. Dropping
+/// it unpublished resolves the handle as cancelled, so no waiter can sleep forever.
+pub(crate) struct Completer<T> {
+    slot: Option<Arc<Slot<T>>>,
+}
+
+/// A fresh queued task: the handle for the caller and the completer for the job.
+pub(crate) fn task_pair<T>() -> (TaskHandle<T>, Completer<T>) {
+    let slot = Arc::new(Slot { stage: Mutex::new(Stage::Queued), done: Condvar::new() });
+    (TaskHandle { slot: Arc::clone(&slot) }, Completer { slot: Some(slot) })
+}
+
+/// A queued task seen from its lease, which cancels what has not started when it is revoked or
+/// the manager stops (rayon cannot drop queued jobs, so their handles are resolved here at once).
+pub(crate) trait QueuedTask: Send + Sync {
+    /// Resolves the task as cancelled if it has not started.
+    fn cancel_if_queued(&self) -> bool;
+    /// Whether the task is still waiting to start.
+    fn is_queued(&self) -> bool;
+}
+
+impl<T: Send> QueuedTask for Slot<T> {
+    fn cancel_if_queued(&self) -> bool {
+        cancel_slot(self)
+    }
+
+    fn is_queued(&self) -> bool {
+        matches!(*self.stage.lock(), Stage::Queued)
+    }
+}
+
+fn cancel_slot<T>(slot: &Slot<T>) -> bool {
+    let mut stage = slot.stage.lock();
+    if matches!(*stage, Stage::Queued) {
+        *stage = Stage::Done(Err(TaskError::Cancelled));
+        drop(stage);
+        slot.done.notify_all();
+        true
+    } else {
+        false
+    }
+}
+
+impl<T: Send + 'static> TaskHandle<T> {
+    /// A weak view of this task for its lease's cancellation registry.
+    pub(crate) fn as_queued(&self) -> std::sync::Weak<dyn QueuedTask> {
+        let slot: Arc<dyn QueuedTask> = self.slot.clone();
+        Arc::downgrade(&slot)
+    }
+}
+
+impl<T> Completer<T> {
+    /// Queued → running. `false` if the handle was cancelled first: the job must not run.
+    pub(crate) fn begin(&self) -> bool {
+        let slot = self.slot.as_ref().expect("completer used after completion");
+        let mut stage = slot.stage.lock();
+        match *stage {
+            Stage::Queued => {
+                *stage = Stage::Running;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Publishes the outcome (ignored if the handle was cancelled before the task started).
+    pub(crate) fn complete(mut self, outcome: Result<T, TaskError>) {
+        if let Some(slot) = self.slot.take() {
+            publish(&slot, outcome);
+        }
+    }
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            publish(&slot, Err(TaskError::Cancelled));
+        }
+    }
+}
+
+fn publish<T>(slot: &Slot<T>, outcome: Result<T, TaskError>) {
+    let mut stage = slot.stage.lock();
+    if matches!(*stage, Stage::Queued | Stage::Running) {
+        *stage = Stage::Done(outcome);
+        drop(stage);
+        slot.done.notify_all();
+    }
+}
+
+impl<T> TaskHandle<T> {
+    /// Blocks until the task resolves and returns its outcome.
+    pub fn wait(self) -> Result<T, TaskError> {
+        let mut stage = self.slot.stage.lock();
+        while matches!(*stage, Stage::Queued | Stage::Running) {
+            self.slot.done.wait(&mut stage);
+        }
+        take(&mut stage)
+    }
+
+    /// Waits at most `timeout`. Returns the outcome, or gives the handle back (`Err`) if the
+    /// task has not resolved yet.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use leasepool::{AcquireOptions, LeasedExecutorManager};
+    /// # let manager = LeasedExecutorManager::builder().max_pools(1).build().unwrap();
+    /// # manager.start().unwrap();
+    /// # let lease = manager.acquire(AcquireOptions::new()).unwrap();
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// let handle = lease.executor().submit(move || rx.recv().is_ok()).unwrap();
+    /// let handle = handle.wait_timeout(Duration::from_millis(10)).unwrap_err(); // still running
+    /// tx.send(()).unwrap();
+    /// assert_eq!(handle.wait().unwrap(), true);
+    /// ```
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, TaskError>, TaskHandle<T>> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut stage = self.slot.stage.lock();
+        while matches!(*stage, Stage::Queued | Stage::Running) {
+            let timed_out = match deadline {
+                Some(deadline) => self.slot.done.wait_until(&mut stage, deadline).timed_out(),
+                None => {
+                    self.slot.done.wait(&mut stage);
+                    false
+                }
+            };
+            if timed_out && matches!(*stage, Stage::Queued | Stage::Running) {
+                drop(stage);
+                return Err(self);
+            }
+        }
+        Ok(take(&mut stage))
+    }
+
+    /// Whether the task has resolved (value, panic, cancellation or broken pool).
+    pub fn is_finished(&self) -> bool {
+        matches!(*self.slot.stage.lock(), Stage::Done(_) | Stage::Taken)
+    }
+
+    /// Cancels the task if it has not started yet; it will then never run and the handle
+    /// resolves as [`TaskError::Cancelled`]. Returns whether the cancellation took effect
+    /// (`false` once the task is running or done).
+    pub fn cancel(&self) -> bool {
+        cancel_slot(&self.slot)
+    }
+}
+
+fn take<T>(stage: &mut Stage<T>) -> Result<T, TaskError> {
+    match std::mem::replace(stage, Stage::Taken) {
+        Stage::Done(outcome) => outcome,
+        _ => unreachable!("a TaskHandle's outcome is taken only once, by value"),
+    }
+}
+
+impl<T> fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match *self.slot.stage.lock() {
+            Stage::Queued => "queued",
+            Stage::Running => "running",
+            Stage::Done(_) | Stage::Taken => "finished",
+        };
+        f.debug_struct("TaskHandle").field("stage", &stage).finish()
+    }
+}
+
+/// Renders a panic payload (`&str` or `String`, else a placeholder).
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}
