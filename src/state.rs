@@ -609,3 +609,233 @@ pub(crate) fn lease_state(cell: &LeaseCell, now: Instant) -> LeaseState {
         Status::Stopped => LeaseState::Stopped,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type S = State<u32, &'static str>;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn req(owner: &str, lease: u64, grace: u64) -> LeaseRequest {
+        LeaseRequest { owner: Some(owner.into()), duration: secs(lease), grace: secs(grace) }
+    }
+
+    fn running(max: usize, pools: Vec<u32>, desired: usize, t0: Instant) -> S {
+        let mut st = S::new(max, 1, t0);
+        st.start(pools, desired);
+        st
+    }
+
+    fn granted(step: AcquireStep<u32, &'static str>) -> Grant<u32> {
+        match step {
+            AcquireStep::Granted(g, _) => g,
+            other => panic!("expected a grant, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn acquire_takes_front_then_reserves_up_to_max_then_is_busy() {
+        let t0 = Instant::now();
+        let mut st = running(3, vec![1, 2], 2, t0);
+        assert_eq!(granted(st.try_acquire(&req("a", 10, 1), t0)).pool, 1);
+        assert_eq!(granted(st.try_acquire(&req("b", 10, 1), t0)).pool, 2);
+        assert!(matches!(st.try_acquire(&req("c", 10, 1), t0), AcquireStep::Reserved));
+        assert_eq!(st.creating(), 1);
+        assert!(matches!(st.try_acquire(&req("d", 10, 1), t0), AcquireStep::Busy));
+        let (grant, _) = st.finish_reservation(st.epoch, Ok(3), req("c", 10, 1), t0, None);
+        assert_eq!(grant.unwrap().pool, 3);
+        assert_eq!((st.leased(), st.creating()), (3, 0));
+    }
+
+    #[test]
+    fn freed_pool_goes_to_the_first_waiter_only_and_newcomers_queue_behind() {
+        let t0 = Instant::now();
+        let mut st = running(1, vec![7], 1, t0);
+        let held = granted(st.try_acquire(&req("holder", 10, 1), t0));
+        let w1 = st.enqueue(req("w1", 10, 1), "w1", t0);
+        let w2 = st.enqueue(req("w2", 10, 1), "w2", t0);
+        let t1 = t0 + secs(1);
+        held.cell.release();
+        let effects = st.finalize(held.info.id, t1);
+        assert_eq!(effects.woken, vec!["w1"], "exactly one waiter is woken");
+        assert!(effects.retire.is_empty());
+        assert!(st.take_delivery(w2).is_none());
+        match st.take_delivery(w1) {
+            Some(Handoff::Lease(g)) => {
+                assert_eq!(g.pool, 7);
+                assert_eq!(g.info.owner.as_deref(), Some("w1"));
+                assert_eq!(g.info.leased_at, t1);
+            }
+            other => panic!("expected a lease for w1, got {other:?}"),
+        }
+        // A newcomer never overtakes w2, even with capacity in flux.
+        assert!(matches!(st.try_acquire(&req("late", 10, 1), t1), AcquireStep::Busy));
+        assert_eq!(st.counters.leases_after_wait, 1);
+        assert_eq!(st.counters.max_acquire_wait, secs(1));
+    }
+
+    #[test]
+    fn a_waiter_that_gives_up_after_a_delivery_still_gets_it() {
+        let t0 = Instant::now();
+        let mut st = running(1, vec![1], 1, t0);
+        let held = granted(st.try_acquire(&req("h", 10, 1), t0));
+        let w = st.enqueue(req("w", 10, 1), "w", t0);
+        held.cell.release();
+        st.finalize(held.info.id, t0);
+        // The waiter's timeout fires now: it checks its delivery first, under the lock.
+        assert!(matches!(st.take_delivery(w), Some(Handoff::Lease(_))));
+        st.abandon(w, true);
+        assert_eq!(st.leased(), 1, "the handed-off lease is kept, not lost");
+    }
+
+    #[test]
+    fn release_keeps_pools_only_up_to_desired() {
+        // Reference 3.4.2: max 3, min 1, no size provider; releasing three on-demand pools one
+        // at a time leaves totals 2, 1, 1.
+        let t0 = Instant::now();
+        let mut st = running(3, vec![1], 1, t0);
+        let a = granted(st.try_acquire(&req("a", 10, 1), t0));
+        for pool in [2, 3] {
+            assert!(matches!(st.try_acquire(&req("x", 10, 1), t0), AcquireStep::Reserved));
+            st.finish_reservation(st.epoch, Ok(pool), req("x", 10, 1), t0, None).0.unwrap();
+        }
+        let ids: Vec<_> = st.leases.iter().map(|r| r.info.id).collect();
+        assert_eq!(ids[0], a.info.id);
+        let mut totals = Vec::new();
+        for id in ids {
+            let effects = st.finalize(id, t0);
+            totals.push(st.available() + st.leased());
+            assert!(effects.retire.iter().all(|(_, r)| *r == RetireReason::Shrink));
+        }
+        assert_eq!(totals, vec![2, 1, 1]);
+        assert_eq!(st.counters.pools_retired_shrink, 2);
+    }
+
+    #[test]
+    fn expired_release_is_retired_and_capacity_is_requested() {
+        let t0 = Instant::now();
+        let mut st = running(2, vec![1], 1, t0);
+        let g = granted(st.try_acquire(&req("a", 1, 1), t0));
+        let effects = st.finalize(g.info.id, t0 + secs(2));
+        assert_eq!(effects.retire, vec![(1, RetireReason::Expired)]);
+        assert!(effects.wake_checker, "below desired: the checker must grow");
+    }
+
+    #[test]
+    fn checker_pass_revokes_warns_once_shrinks_newest_and_reserves_growth() {
+        let t0 = Instant::now();
+        let mut st = running(4, vec![1, 2, 3], 3, t0);
+        let g = granted(st.try_acquire(&req("short", 5, 5), t0));
+        // Soft expiry: one warning, no revocation.
+        let (effects, build) = st.checker_pass(3, t0 + secs(6));
+        assert_eq!(build, 0);
+        assert!(matches!(effects.events.as_slice(), [Event::SoftExpired { .. }]));
+        let (effects, _) = st.checker_pass(3, t0 + secs(7));
+        assert!(effects.events.is_empty(), "soft expiry is logged once");
+        assert_eq!(lease_state(&g.cell, t0 + secs(7)), LeaseState::InGrace);
+        // Hard expiry: revoked, pool retired, growth reserved back to desired.
+        let (effects, build) = st.checker_pass(3, t0 + secs(10));
+        assert_eq!(effects.retire, vec![(1, RetireReason::Expired)]);
+        assert_eq!(effects.ended.len(), 1);
+        assert_eq!(g.cell.status(), Status::Revoked);
+        assert_eq!(build, 1);
+        st.add_built(st.epoch, vec![9], 0, t0 + secs(10));
+        // Shrink to 1: newest idle pools go first, the oldest stays.
+        let (effects, build) = st.checker_pass(1, t0 + secs(11));
+        assert_eq!(build, 0);
+        assert_eq!(effects.retire, vec![(9, RetireReason::Shrink), (3, RetireReason::Shrink)]);
+        assert_eq!(st.idle, vec![2]);
+    }
+
+    #[test]
+    fn shrink_never_touches_leased_pools() {
+        let t0 = Instant::now();
+        let mut st = running(3, vec![1, 2], 2, t0);
+        granted(st.try_acquire(&req("a", 100, 1), t0));
+        granted(st.try_acquire(&req("b", 100, 1), t0));
+        let (effects, _) = st.checker_pass(1, t0 + secs(1));
+        assert!(effects.retire.is_empty());
+        assert_eq!(st.leased(), 2);
+    }
+
+    #[test]
+    fn renew_moves_deadlines_and_refuses_after_hard_expiry() {
+        let t0 = Instant::now();
+        let mut st = running(1, vec![1], 1, t0);
+        let g = granted(st.try_acquire(&req("a", 10, 2), t0));
+        let hard = st.renew(g.info.id, secs(5), t0 + secs(1)).unwrap();
+        assert_eq!(hard, t0 + secs(17));
+        assert_eq!(g.cell.soft_expires_at(), t0 + secs(15));
+        assert_eq!(st.renew(g.info.id, secs(5), t0 + secs(17)), Err(Some(Status::Revoked)));
+        assert_eq!(st.counters.leases_renewed, 1);
+    }
+
+    #[test]
+    fn renew_of_a_sooner_deadline_wakes_a_sleeping_checker_only_when_needed() {
+        let t0 = Instant::now();
+        let mut st = running(2, vec![1, 2], 2, t0);
+        st.checker_due = Some(t0 + secs(100));
+        let (_, effects) = match st.try_acquire(&req("late", 500, 1), t0) {
+            AcquireStep::Granted(g, e) => (g, e),
+            other => panic!("{other:?}"),
+        };
+        assert!(!effects.wake_checker, "a deadline after the checker's own wake-up needs no kick");
+        let effects = match st.try_acquire(&req("soon", 1, 1), t0) {
+            AcquireStep::Granted(_, e) => e,
+            other => panic!("{other:?}"),
+        };
+        assert!(effects.wake_checker);
+    }
+
+    #[test]
+    fn failed_reservation_passes_capacity_to_the_next_waiter() {
+        let t0 = Instant::now();
+        let mut st = running(1, vec![], 1, t0);
+        assert!(matches!(st.try_acquire(&req("a", 10, 1), t0), AcquireStep::Reserved));
+        let w = st.enqueue(req("w", 10, 1), "w", t0);
+        let (grant, effects) = st.finish_reservation(st.epoch, Err(()), req("a", 10, 1), t0, None);
+        assert!(grant.is_none());
+        assert_eq!(effects.woken, vec!["w"]);
+        assert!(matches!(st.take_delivery(w), Some(Handoff::Reservation)));
+        assert_eq!(st.creating(), 1);
+        assert_eq!(st.counters.pools_retired_broken, 1);
+    }
+
+    #[test]
+    fn stop_ends_every_lease_wakes_waiters_and_voids_old_reservations() {
+        let t0 = Instant::now();
+        let mut st = running(2, vec![1], 1, t0);
+        let g = granted(st.try_acquire(&req("a", 10, 1), t0));
+        assert!(matches!(st.try_acquire(&req("b", 10, 1), t0), AcquireStep::Reserved));
+        let epoch = st.epoch;
+        st.enqueue(req("w", 10, 1), "w", t0);
+        let effects = st.begin_stop();
+        assert_eq!(g.cell.status(), Status::Stopped);
+        assert_eq!(effects.woken, vec!["w"]);
+        assert_eq!(effects.retire, vec![(1, RetireReason::Stopped)]);
+        assert!(matches!(st.try_acquire(&req("c", 10, 1), t0), AcquireStep::NotRunning));
+        st.finish_stop();
+        st.start(vec![5], 1);
+        let (grant, effects) = st.finish_reservation(epoch, Ok(2), req("b", 10, 1), t0, None);
+        assert!(grant.is_none(), "a reservation from before the stop never yields a lease");
+        assert_eq!(effects.retire, vec![(2, RetireReason::Stopped)]);
+        assert_eq!(st.creating(), 0);
+    }
+
+    #[test]
+    fn broken_lease_is_retired_and_replacement_requested() {
+        let t0 = Instant::now();
+        let mut st = running(1, vec![1], 1, t0);
+        let g = granted(st.try_acquire(&req("a", 10, 1), t0));
+        let effects = st.end_lease(g.info.id, Status::Broken, t0);
+        assert_eq!(effects.retire, vec![(1, RetireReason::Broken)]);
+        assert!(effects.wake_checker);
+        assert_eq!(g.cell.status(), Status::Broken);
+        assert_eq!(st.counters.pools_retired_broken, 1);
+        assert_eq!(st.counters.leases_revoked, 0);
+    }
+}

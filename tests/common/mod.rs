@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{bounded, Receiver, Sender};
+use leasepool::{LeasedExecutorManager, ManagerBuilder};
+
+/// A small thread manager: `max` pools of 2 workers, one-hour leases, no grace surprises.
+pub fn builder(max: usize) -> ManagerBuilder {
+    LeasedExecutorManager::builder()
+        .max_pools(max)
+        .workers_per_pool(2)
+        .default_lease(Duration::from_secs(3600))
+        .check_interval(Duration::from_secs(3600))
+}
+
+pub fn started(builder: ManagerBuilder) -> LeasedExecutorManager {
+    let m = builder.build().expect("valid config");
+    m.start().expect("start");
+    m
+}
+
+/// Waits for a condition that only the manager's state can show (for example "a caller is
+/// queued"). Bounded: panics with `what` after 10 s, so a broken build fails instead of hanging.
+pub fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A gate a task can block on, plus a signal that it started.
+pub struct Gate {
+    open: Sender<()>,
+    started: Receiver<()>,
+}
+
+pub struct GateWaiter {
+    open: Receiver<()>,
+    started: Sender<()>,
+}
+
+pub fn gate() -> (Gate, GateWaiter) {
+    let (open_tx, open_rx) = bounded(64);
+    let (started_tx, started_rx) = bounded(64);
+    (Gate { open: open_tx, started: started_rx }, GateWaiter { open: open_rx, started: started_tx })
+}
+
+impl Gate {
+    /// Blocks until one task behind this gate has started (bounded).
+    pub fn wait_started(&self) {
+        self.started.recv_timeout(Duration::from_secs(10)).expect("task did not start within 10 s");
+    }
+    /// Lets one blocked task continue.
+    pub fn open_one(&self) {
+        self.open.send(()).expect("gate receiver gone");
+    }
+}
+
+impl GateWaiter {
+    /// Called inside a task: report "started", then block until opened (bounded: 30 s).
+    pub fn pass(&self) {
+        let _ = self.started.send(());
+        self.open.recv_timeout(Duration::from_secs(30)).expect("gate never opened");
+    }
+}
+
+impl Clone for GateWaiter {
+    fn clone(&self) -> Self {
+        GateWaiter { open: self.open.clone(), started: self.started.clone() }
+    }
+}
+
+/// The pool sequence number of the current worker thread (`{prefix}-{seq}_{i}`).
+pub fn current_pool_seq() -> u64 {
+    let name = std::thread::current().name().expect("pool threads are named").to_owned();
+    let tail = name.rsplit('-').next().unwrap();
+    tail.split('_').next().unwrap().parse().unwrap()
+}

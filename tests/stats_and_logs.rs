@@ -1,0 +1,102 @@
+//! Issue point 10: typed stats, cumulative counters, Display, and log events.
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+use leasepool::{AcquireOptions, LeaseState};
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+struct Capture(Mutex<Vec<(Level, String, String)>>);
+
+impl Log for Capture {
+    fn enabled(&self, _: &Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &Record) {
+        self.0.lock().unwrap().push((r.level(), r.target().to_owned(), r.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+static LOGS: Capture = Capture(Mutex::new(Vec::new()));
+
+fn logs_for(target: &str) -> Vec<(Level, String)> {
+    LOGS.0.lock().unwrap().iter().filter(|(_, t, _)| t == target).map(|(l, _, m)| (*l, m.clone())).collect()
+}
+
+fn has(logs: &[(Level, String)], level: Level, fragment: &str) -> bool {
+    logs.iter().any(|(l, m)| *l == level && m.contains(fragment))
+}
+
+#[test]
+fn stats_snapshot_counters_display_and_logs() {
+    let _ = log::set_logger(&LOGS);
+    log::set_max_level(LevelFilter::Trace);
+    let target = "stats-test";
+    let m = builder(3).log_target(target).lease_grace(Duration::from_millis(50)).build().unwrap();
+    let s = m.stats();
+    assert_eq!((s.running, s.total, s.desired, s.max_pools, s.min_pools, s.workers_per_pool), (false, 0, 1, 3, 1, 2));
+    m.start().unwrap();
+
+    let a = m.acquire(AcquireOptions::new().owner("alpha")).unwrap();
+    let b = m.try_acquire(AcquireOptions::new().owner("beta")).unwrap();
+    assert_eq!(a.run(|| 1).unwrap(), 1);
+    assert!(a.run(|| -> i32 { panic!("stats boom") }).is_err());
+    let s = m.stats();
+    assert_eq!((s.running, s.available, s.leased, s.total), (true, 0, 2, 2));
+    assert_eq!(s.leases.len(), 2);
+    assert_eq!(s.leases[0].owner.as_deref(), Some("alpha"));
+    assert_eq!(s.leases[0].lease_id, a.id());
+    assert_eq!(s.leases[0].state, LeaseState::Active);
+    assert_eq!(s.leases[1].pool_seq, b.pool_seq());
+    assert!(s.leases[0].until_hard_expiry > s.leases[0].until_soft_expiry);
+    b.renew(Duration::from_secs(1)).unwrap();
+    drop(b);
+    // A short lease to see soft expiry and revocation in counters and logs.
+    let short = m.acquire(AcquireOptions::new().owner("short").lease_duration(Duration::from_millis(30))).unwrap();
+    wait_for("revocation", || m.stats().counters.leases_revoked == 1);
+    let (gate, waiter) = gate();
+    let drain = {
+        let h = a.executor().submit(move || waiter.pass()).unwrap();
+        gate.wait_started();
+        drop(a); // release while draining
+        h
+    };
+    gate.open_one();
+    drain.wait().unwrap();
+
+    let s = m.stats();
+    let c = s.counters;
+    assert!(c.leases_immediate >= 3);
+    assert_eq!(c.leases_revoked, 1);
+    assert_eq!(c.leases_renewed, 1);
+    assert_eq!(c.leases_released, 2);
+    assert_eq!(c.pools_retired_expired, 1);
+    assert!(c.pools_created >= 3);
+    assert_eq!(s.tasks.submitted, 3);
+    assert_eq!((s.tasks.completed, s.tasks.panicked, s.tasks.cancelled), (2, 1, 0));
+    let text = s.to_string();
+    for fragment in
+        ["leasepool [thread] running", "leases:", "1 revoked", "1 renewed", "tasks: 3 submitted", "1 panicked"]
+    {
+        assert!(text.contains(fragment), "missing {fragment:?} in:\n{text}");
+    }
+    drop(short);
+    m.stop();
+
+    let logs = logs_for(target);
+    assert!(has(&logs, Level::Info, "executor created"));
+    assert!(has(&logs, Level::Info, "manager started"));
+    assert!(has(&logs, Level::Info, "lease granted"));
+    assert!(has(&logs, Level::Info, "owner=alpha"));
+    assert!(has(&logs, Level::Warn, "soft expiry"));
+    assert!(has(&logs, Level::Warn, "revoking an expired lease"));
+    assert!(has(&logs, Level::Info, "release while draining"));
+    assert!(has(&logs, Level::Info, "release finalized"));
+    assert!(has(&logs, Level::Info, "manager stopped"));
+    let soft = logs.iter().filter(|(l, m)| *l == Level::Warn && m.contains("soft expiry")).count();
+    assert_eq!(soft, 1, "soft expiry is logged once per lease");
+    assert!(logs_for("leasepool").is_empty(), "every record uses the configured target");
+}
