@@ -62,3 +62,6 @@ pub use lease::{ExecutorLease, LeaseId, LeasedExecutor};
 pub use manager::LeasedExecutorManager;
 pub use stats::{LeaseCounters, LeaseState, LeaseStats, ManagerStats, TaskCountersSnapshot};
 pub use task::TaskHandle;
+
+#[cfg(all(test, loom))]
+mod loom_model;

@@ -362,7 +362,12 @@ impl Shared {
         }
         let Some(deadline) = deadline else { return true };
         let pools = self.retired.lock().clone();
-        pools.iter().fold(true, |all, pool| pool.join(deadline) && all)
+        // Join every pool (no short-circuit): each one gets the same overall deadline.
+        let mut all_joined = true;
+        for pool in &pools {
+            all_joined &= pool.join(deadline);
+        }
+        all_joined
     }
 
     fn acquire(self: &Arc<Self>, options: AcquireOptions, blocking: bool) -> Result<ExecutorLease, AcquireError> {
