@@ -8,8 +8,11 @@
 //! below desired after a release or revocation, `notify_scale_changed`, `stop`). A pool that
 //! cannot be built is retried with backoff; nothing a user supplies can end the checker.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::task::panic_message;
 
 use crate::manager::Shared;
 use crate::state::Phase;
@@ -17,7 +20,26 @@ use crate::state::Phase;
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// The checker thread's body. A panic inside a pass would be a bug in this crate (user code is
+/// already guarded); it is logged at error level and the loop restarts after a pause, so expiry
+/// enforcement never silently stops.
 pub(crate) fn run(shared: Arc<Shared>, epoch: u64) {
+    loop {
+        match catch_unwind(AssertUnwindSafe(|| passes(&shared, epoch))) {
+            Ok(()) => return,
+            Err(p) => {
+                log::error!(target: &shared.config.log_target, "checker crashed, restarting: {}", panic_message(&*p));
+                let mut st = shared.state.lock();
+                if st.phase != Phase::Running || st.epoch != epoch {
+                    return;
+                }
+                shared.checker_cv.wait_for(&mut st, MAX_BACKOFF); // woken early by stop
+            }
+        }
+    }
+}
+
+fn passes(shared: &Arc<Shared>, epoch: u64) {
     let mut backoff: Option<Duration> = None;
     loop {
         let desired = shared.desired_now();
