@@ -13,7 +13,7 @@ use crate::error::{LeaseError, TaskError};
 use crate::manager::Shared;
 use crate::state::{lease_state, LeaseInfo};
 use crate::stats::LeaseState;
-use crate::task::{panic_message, task_pair, Completer, TaskHandle};
+use crate::task::{panic_message, task_pair, Completer, TaskHandle, TaskOwner};
 
 /// A lease's identifier, unique within its manager (across restarts too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -202,7 +202,7 @@ impl LeaseInner {
             }
             return Err(refusal(self.info.id, status));
         }
-        let (handle, completer) = task_pair();
+        let (handle, completer) = task_pair(Arc::clone(self) as Arc<dyn TaskOwner>);
         self.cell.track(handle.as_queued());
         self.shared.tasks.submitted.fetch_add(1, Relaxed);
         let inner = Arc::clone(self);
@@ -214,16 +214,19 @@ impl LeaseInner {
         Ok(handle)
     }
 
-    /// Runs one job on a pool thread: check the lease, run under `catch_unwind`, update the
-    /// accounting (and finalize a drained lease) *before* publishing the outcome.
-    fn run_job<T, F: FnOnce() -> T>(self: Arc<Self>, f: F, completer: Completer<T>) {
+    /// Runs one job on a pool thread: skip it if it was cancelled, else check the lease, run
+    /// under `catch_unwind`, and update the accounting (finalizing a drained lease) *before*
+    /// publishing the outcome.
+    fn run_job<T, F: FnOnce() -> T>(self: Arc<Self>, f: F, mut completer: Completer<T>) {
+        if !completer.begin() {
+            return;
+        }
         let outcome = match self.cell.status() {
             Status::Revoked | Status::Stopped => Err(TaskError::Cancelled),
             Status::Broken => Err(TaskError::PoolBroken { reason: BROKEN.to_owned() }),
-            Status::Active | Status::Released if completer.begin() => {
+            Status::Active | Status::Released => {
                 catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked { message: panic_message(&*p) })
             }
-            Status::Active | Status::Released => Err(TaskError::Cancelled),
         };
         self.finish(&outcome);
         completer.complete(outcome);
@@ -241,6 +244,12 @@ impl LeaseInner {
         if self.cell.leave() {
             self.shared.finalize(self.info.id);
         }
+    }
+}
+
+impl TaskOwner for LeaseInner {
+    fn task_cancelled(&self) {
+        self.finish::<()>(&Err(TaskError::Cancelled));
     }
 }
 

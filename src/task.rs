@@ -19,6 +19,14 @@ enum Stage<T> {
 struct Slot<T> {
     stage: Mutex<Stage<T>>,
     done: Condvar,
+    owner: Arc<dyn TaskOwner>,
+}
+
+/// Whoever accounts for a task (its lease): told when the task is cancelled before it started,
+/// *before* the handle resolves, so counts are never behind a visible outcome.
+pub(crate) trait TaskOwner: Send + Sync {
+    /// The task will never run: update pending counts and counters.
+    fn task_cancelled(&self);
 }
 
 /// The result of a submitted task: wait for it, poll it, or cancel it before it starts.
@@ -47,8 +55,8 @@ pub(crate) struct Completer<T> {
 }
 
 /// A fresh queued task: the handle for the caller and the completer for the job.
-pub(crate) fn task_pair<T>() -> (TaskHandle<T>, Completer<T>) {
-    let slot = Arc::new(Slot { stage: Mutex::new(Stage::Queued), done: Condvar::new() });
+pub(crate) fn task_pair<T>(owner: Arc<dyn TaskOwner>) -> (TaskHandle<T>, Completer<T>) {
+    let slot = Arc::new(Slot { stage: Mutex::new(Stage::Queued), done: Condvar::new(), owner });
     (TaskHandle { slot: Arc::clone(&slot) }, Completer { slot: Some(slot) })
 }
 
@@ -72,15 +80,17 @@ impl<T: Send> QueuedTask for Slot<T> {
 }
 
 fn cancel_slot<T>(slot: &Slot<T>) -> bool {
-    let mut stage = slot.stage.lock();
-    if matches!(*stage, Stage::Queued) {
-        *stage = Stage::Done(Err(TaskError::Cancelled));
-        drop(stage);
-        slot.done.notify_all();
-        true
-    } else {
-        false
+    {
+        let mut stage = slot.stage.lock();
+        if !matches!(*stage, Stage::Queued) {
+            return false;
+        }
+        // Claim the task so the pool skips it, account for it, then resolve the handle.
+        *stage = Stage::Running;
     }
+    slot.owner.task_cancelled();
+    publish(slot, Err(TaskError::Cancelled));
+    true
 }
 
 impl<T: Send + 'static> TaskHandle<T> {
@@ -92,17 +102,19 @@ impl<T: Send + 'static> TaskHandle<T> {
 }
 
 impl<T> Completer<T> {
-    /// Queued → running. `false` if the handle was cancelled first: the job must not run.
-    pub(crate) fn begin(&self) -> bool {
+    /// Queued → running. `false` if the task was cancelled first: the job must not run, and it
+    /// must not account for the task either (the canceller did).
+    pub(crate) fn begin(&mut self) -> bool {
         let slot = self.slot.as_ref().expect("completer used after completion");
         let mut stage = slot.stage.lock();
-        match *stage {
-            Stage::Queued => {
-                *stage = Stage::Running;
-                true
-            }
-            _ => false,
+        if matches!(*stage, Stage::Queued) {
+            *stage = Stage::Running;
+            return true;
         }
+        drop(stage);
+        // The canceller owns the outcome now; dropping this completer must not publish.
+        self.slot = None;
+        false
     }
 
     /// Publishes the outcome (ignored if the handle was cancelled before the task started).

@@ -81,13 +81,18 @@ fn handles_wait_with_timeout_report_progress_and_cancel_before_start() {
     assert!(queued.cancel(), "a queued task can be cancelled");
     assert!(!queued.cancel(), "only once");
     assert!(queued.is_finished());
+    // Accounted at once, not when the job later passes through the busy worker.
+    let s = m.stats();
+    assert_eq!((s.tasks.cancelled, s.leases[0].pending_tasks), (1, 1));
     assert!(!running.cancel(), "a running task cannot be cancelled");
     gate.open_one();
     assert_eq!(running.wait_timeout(Duration::from_secs(10)).ok().unwrap(), Ok(()));
     assert_eq!(queued.wait(), Err(TaskError::Cancelled));
-    // The cancelled job passes through the worker without running; accounting settles.
-    wait_for("the cancelled job to pass through", || m.stats().leases[0].pending_tasks == 0);
-    assert_eq!(m.stats().tasks.cancelled, 1);
+    let s = m.stats();
+    assert_eq!((s.tasks.cancelled, s.tasks.completed, s.leases[0].pending_tasks), (1, 1, 0));
+    // A release right after finalizes at once: the cancelled task is not pending any more.
+    drop(lease);
+    assert_eq!((m.leased_count(), m.available_count()), (0, 1));
 }
 
 #[test]
@@ -159,6 +164,7 @@ fn hard_expiry_revokes_promptly_with_a_long_check_interval() {
     assert_eq!(lease.state(), LeaseState::Revoked);
     // Queued work resolves as cancelled at once, while the running task still runs.
     assert_eq!(queued.wait_timeout(Duration::from_secs(10)).ok().unwrap(), Err(TaskError::Cancelled));
+    assert_eq!(m.stats().tasks.cancelled, 1, "counted before the handle resolved");
     assert!(!running.is_finished());
     assert!(matches!(lease.executor().submit(|| ()), Err(LeaseError::Expired { .. })));
     // Capacity is replaced up to desired with a fresh pool; the revoked one is never reused.

@@ -63,6 +63,7 @@ fn stop_revokes_leases_cancels_queued_and_lets_running_finish_without_waiting() 
     let queued = lease.executor().submit(|| 1).unwrap();
     m.stop(); // must return while `running` is still blocked
     assert_eq!(queued.wait(), Err(TaskError::Cancelled), "queued task resolves at stop");
+    assert_eq!(m.stats().tasks.cancelled, 1);
     assert!(!running.is_finished());
     assert_eq!(lease.state(), LeaseState::Stopped);
     assert!(matches!(lease.executor().submit(|| ()), Err(LeaseError::ManagerStopped { .. })));
