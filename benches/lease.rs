@@ -197,7 +197,7 @@ fn submit_100k_tiny(c: &mut Criterion) {
     let lease = manager.acquire(AcquireOptions::new()).expect("acquire");
     let rayon = rayon_pool();
     let mut group = c.benchmark_group("submit_100k_tiny");
-    group.sample_size(10).measurement_time(Duration::from_secs(6)).throughput(Throughput::Elements(TINY_TASKS as u64));
+    group.sample_size(10).measurement_time(Duration::from_secs(10)).throughput(Throughput::Elements(TINY_TASKS as u64));
     group.bench_function("leasepool_submit_wait", |b| {
         b.iter(|| {
             let executor = lease.executor();
@@ -225,7 +225,7 @@ fn submit_100k_tiny(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(50)
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4)).sample_size(50)
 }
 
 criterion_group! {
