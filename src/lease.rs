@@ -2,7 +2,6 @@
 //! that submits to it and has no way to shut the pool down.
 
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use crate::error::{LeaseError, TaskError};
 use crate::manager::Shared;
 use crate::state::{lease_state, LeaseInfo};
 use crate::stats::LeaseState;
-use crate::task::{panic_message, task_pair, Completer, TaskHandle, TaskOwner};
+use crate::task::{task_pair, Resolution, TaskHandle, TaskOwner};
 
 /// A lease's identifier, unique within its manager (across restarts too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -205,51 +204,36 @@ impl LeaseInner {
         let (handle, completer) = task_pair(Arc::clone(self) as Arc<dyn TaskOwner>);
         self.cell.track(handle.as_queued());
         self.shared.tasks.submitted.fetch_add(1, Relaxed);
-        let inner = Arc::clone(self);
-        if let Err(job) = self.pool.spawn(move || inner.run_job(f, completer)) {
+        if let Err(job) = self.pool.spawn(move || completer.run(f)) {
             // The pool was shut down between `enter` and here, which only happens after the
             // lease was ended: running the job here resolves it as cancelled, with accounting.
             job();
         }
         Ok(handle)
     }
+}
 
-    /// Runs one job on a pool thread: skip it if it was cancelled, else check the lease, run
-    /// under `catch_unwind`, and update the accounting (finalizing a drained lease) *before*
-    /// publishing the outcome.
-    fn run_job<T, F: FnOnce() -> T>(self: Arc<Self>, f: F, mut completer: Completer<T>) {
-        if !completer.begin() {
-            return;
+impl TaskOwner for LeaseInner {
+    fn refuse(&self) -> Option<TaskError> {
+        match self.cell.status() {
+            Status::Active | Status::Released => None,
+            Status::Revoked | Status::Stopped => Some(TaskError::Cancelled),
+            Status::Broken => Some(TaskError::PoolBroken { reason: BROKEN.to_owned() }),
         }
-        let outcome = match self.cell.status() {
-            Status::Revoked | Status::Stopped => Err(TaskError::Cancelled),
-            Status::Broken => Err(TaskError::PoolBroken { reason: BROKEN.to_owned() }),
-            Status::Active | Status::Released => {
-                catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked { message: panic_message(&*p) })
-            }
-        };
-        self.finish(&outcome);
-        completer.complete(outcome);
     }
 
-    fn finish<T>(&self, outcome: &Result<T, TaskError>) {
+    fn account(&self, resolution: Resolution) {
         let counters = &self.shared.tasks;
-        let counter = match outcome {
-            Ok(_) => &counters.completed,
-            Err(TaskError::Panicked { .. }) => &counters.panicked,
-            Err(TaskError::PoolBroken { .. }) => &counters.broken,
-            Err(_) => &counters.cancelled,
+        let counter = match resolution {
+            Resolution::Completed => &counters.completed,
+            Resolution::Panicked => &counters.panicked,
+            Resolution::Cancelled => &counters.cancelled,
+            Resolution::PoolBroken => &counters.broken,
         };
         counter.fetch_add(1, Relaxed);
         if self.cell.leave() {
             self.shared.finalize(self.info.id);
         }
-    }
-}
-
-impl TaskOwner for LeaseInner {
-    fn task_cancelled(&self) {
-        self.finish::<()>(&Err(TaskError::Cancelled));
     }
 }
 

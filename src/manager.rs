@@ -230,7 +230,7 @@ impl Shared {
         if effects.is_empty() {
             return;
         }
-        for event in &effects.events {
+        for event in effects.events.iter() {
             self.log_event(event);
         }
         for cell in &effects.ended {

@@ -92,6 +92,32 @@ pub(crate) enum Event {
     SoftExpired { info: LeaseInfo, duration: Duration },
 }
 
+/// Log events of one operation. Most operations have exactly one, which is kept inline so the
+/// acquire and release paths do not allocate for it.
+#[derive(Debug, Default)]
+pub(crate) struct Events {
+    first: Option<Event>,
+    more: Vec<Event>,
+}
+
+impl Events {
+    pub(crate) fn push(&mut self, event: Event) {
+        if self.first.is_none() {
+            self.first = Some(event);
+        } else {
+            self.more.push(event);
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Event> {
+        self.first.iter().chain(self.more.iter())
+    }
+}
+
 /// What must happen after the lock is dropped.
 #[derive(Debug)]
 pub(crate) struct Effects<P, W> {
@@ -101,12 +127,18 @@ pub(crate) struct Effects<P, W> {
     /// Signals of waiters that were handed something (only they are woken).
     pub woken: Vec<W>,
     pub wake_checker: bool,
-    pub events: Vec<Event>,
+    pub events: Events,
 }
 
 impl<P, W> Default for Effects<P, W> {
     fn default() -> Self {
-        Effects { retire: Vec::new(), ended: Vec::new(), woken: Vec::new(), wake_checker: false, events: Vec::new() }
+        Effects {
+            retire: Vec::new(),
+            ended: Vec::new(),
+            woken: Vec::new(),
+            wake_checker: false,
+            events: Events::default(),
+        }
     }
 }
 
@@ -733,7 +765,7 @@ mod tests {
         // Soft expiry: one warning, no revocation.
         let (effects, build) = st.checker_pass(3, t0 + secs(6));
         assert_eq!(build, 0);
-        assert!(matches!(effects.events.as_slice(), [Event::SoftExpired { .. }]));
+        assert!(matches!(effects.events.iter().collect::<Vec<_>>().as_slice(), [Event::SoftExpired { .. }]));
         let (effects, _) = st.checker_pass(3, t0 + secs(7));
         assert!(effects.events.is_empty(), "soft expiry is logged once");
         assert_eq!(lease_state(&g.cell, t0 + secs(7)), LeaseState::InGrace);

@@ -7,6 +7,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crossbeam::utils::CachePadded;
+
 use crate::backend::ExecutorBackend;
 use crate::lease::LeaseId;
 
@@ -78,11 +80,12 @@ pub struct LeaseCounters {
     pub max_acquire_wait: Duration,
 }
 
-/// Cumulative task counters (updated lock-free by the submit and completion paths).
+/// Cumulative task counters (updated lock-free by the submit and completion paths). The
+/// submitter's and the workers' counters sit on separate cache lines so they do not contend.
 #[derive(Debug, Default)]
 pub(crate) struct TaskCounters {
-    pub submitted: AtomicU64,
-    pub completed: AtomicU64,
+    pub submitted: CachePadded<AtomicU64>,
+    pub completed: CachePadded<AtomicU64>,
     pub panicked: AtomicU64,
     pub cancelled: AtomicU64,
     pub broken: AtomicU64,

@@ -1,10 +1,16 @@
 //! [`TaskHandle`]: the caller's side of one submitted task, and its one-shot completion slot.
+//!
+//! A task is one allocation (the slot) shared by the handle and the job. The job reaches its
+//! lease through the slot's [`TaskOwner`], so submitting clones one `Arc`, not two.
 
 use std::any::Any;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam::utils::Backoff;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::TaskError;
@@ -18,15 +24,40 @@ enum Stage<T> {
 
 struct Slot<T> {
     stage: Mutex<Stage<T>>,
+    /// Set once the outcome is published: lets `wait` spin briefly before it sleeps.
+    finished: AtomicBool,
     done: Condvar,
     owner: Arc<dyn TaskOwner>,
 }
 
-/// Whoever accounts for a task (its lease): told when the task is cancelled before it started,
-/// *before* the handle resolves, so counts are never behind a visible outcome.
+/// How a task resolved, for accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resolution {
+    Completed,
+    Panicked,
+    Cancelled,
+    PoolBroken,
+}
+
+impl Resolution {
+    fn of<T>(outcome: &Result<T, TaskError>) -> Resolution {
+        match outcome {
+            Ok(_) => Resolution::Completed,
+            Err(TaskError::Panicked { .. }) => Resolution::Panicked,
+            Err(TaskError::PoolBroken { .. }) => Resolution::PoolBroken,
+            Err(_) => Resolution::Cancelled,
+        }
+    }
+}
+
+/// Whoever accounts for a task (its lease). Both calls happen *before* the handle resolves, so
+/// counts are never behind a visible outcome.
 pub(crate) trait TaskOwner: Send + Sync {
-    /// The task will never run: update pending counts and counters.
-    fn task_cancelled(&self);
+    /// Checked right before the task would run: an outcome that replaces running it (the lease
+    /// was revoked or stopped: cancelled; its pool broke: pool broken).
+    fn refuse(&self) -> Option<TaskError>;
+    /// The task resolved this way (ran, panicked, or never ran).
+    fn account(&self, resolution: Resolution);
 }
 
 /// The result of a submitted task: wait for it, poll it, or cancel it before it starts.
@@ -56,7 +87,12 @@ pub(crate) struct Completer<T> {
 
 /// A fresh queued task: the handle for the caller and the completer for the job.
 pub(crate) fn task_pair<T>(owner: Arc<dyn TaskOwner>) -> (TaskHandle<T>, Completer<T>) {
-    let slot = Arc::new(Slot { stage: Mutex::new(Stage::Queued), done: Condvar::new(), owner });
+    let slot = Arc::new(Slot {
+        stage: Mutex::new(Stage::Queued),
+        finished: AtomicBool::new(false),
+        done: Condvar::new(),
+        owner,
+    });
     (TaskHandle { slot: Arc::clone(&slot) }, Completer { slot: Some(slot) })
 }
 
@@ -88,7 +124,7 @@ fn cancel_slot<T>(slot: &Slot<T>) -> bool {
         // Claim the task so the pool skips it, account for it, then resolve the handle.
         *stage = Stage::Running;
     }
-    slot.owner.task_cancelled();
+    slot.owner.account(Resolution::Cancelled);
     publish(slot, Err(TaskError::Cancelled));
     true
 }
@@ -104,7 +140,7 @@ impl<T: Send + 'static> TaskHandle<T> {
 impl<T> Completer<T> {
     /// Queued → running. `false` if the task was cancelled first: the job must not run, and it
     /// must not account for the task either (the canceller did).
-    pub(crate) fn begin(&mut self) -> bool {
+    fn begin(&mut self) -> bool {
         let slot = self.slot.as_ref().expect("completer used after completion");
         let mut stage = slot.stage.lock();
         if matches!(*stage, Stage::Queued) {
@@ -117,11 +153,19 @@ impl<T> Completer<T> {
         false
     }
 
-    /// Publishes the outcome (ignored if the handle was cancelled before the task started).
-    pub(crate) fn complete(mut self, outcome: Result<T, TaskError>) {
-        if let Some(slot) = self.slot.take() {
-            publish(&slot, outcome);
+    /// Runs the job on a pool thread: skip it if it was cancelled; else ask the owner whether it
+    /// may run, run it under `catch_unwind`, account for it, and only then publish the outcome.
+    pub(crate) fn run(mut self, f: impl FnOnce() -> T) {
+        if !self.begin() {
+            return;
         }
+        let slot = self.slot.take().expect("begin keeps the slot");
+        let outcome = match slot.owner.refuse() {
+            Some(refusal) => Err(refusal),
+            None => catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked { message: panic_message(&*p) }),
+        };
+        slot.owner.account(Resolution::of(&outcome));
+        publish(&slot, outcome);
     }
 }
 
@@ -137,6 +181,7 @@ fn publish<T>(slot: &Slot<T>, outcome: Result<T, TaskError>) {
     let mut stage = slot.stage.lock();
     if matches!(*stage, Stage::Queued | Stage::Running) {
         *stage = Stage::Done(outcome);
+        slot.finished.store(true, Ordering::Release);
         drop(stage);
         slot.done.notify_all();
     }
@@ -145,6 +190,12 @@ fn publish<T>(slot: &Slot<T>, outcome: Result<T, TaskError>) {
 impl<T> TaskHandle<T> {
     /// Blocks until the task resolves and returns its outcome.
     pub fn wait(self) -> Result<T, TaskError> {
+        // Short tasks usually finish within microseconds: spin and yield briefly before sleeping,
+        // as channel receivers do, to save two context switches per round trip.
+        let backoff = Backoff::new();
+        while !self.slot.finished.load(Ordering::Acquire) && !backoff.is_completed() {
+            backoff.snooze();
+        }
         let mut stage = self.slot.stage.lock();
         while matches!(*stage, Stage::Queued | Stage::Running) {
             self.slot.done.wait(&mut stage);
