@@ -159,8 +159,8 @@ impl LeaseCell {
         }
     }
 
-    /// Remembers a submitted task so that revocation can cancel it while it is still queued.
-    /// Finished tasks are pruned when the list doubles, so the cost stays amortized O(1).
+    /// Remembers a queued task whose handle is about to sleep, so that revocation can resolve it
+    /// at once. Finished tasks are pruned when the list doubles (amortized O(1)).
     pub(crate) fn track(&self, task: Weak<dyn QueuedTask>) {
         let mut queued = self.queued.lock();
         if queued.tasks.len() >= queued.prune_at {
@@ -170,10 +170,11 @@ impl LeaseCell {
         queued.tasks.push(task);
     }
 
-    /// Resolves every task of this lease that has not started as cancelled. Returns how many.
+    /// Resolves every watched task of this ended lease that has not started (as cancelled, or
+    /// pool broken). Returns how many. Call after the status changed.
     pub(crate) fn cancel_queued(&self) -> usize {
         let tasks = std::mem::take(&mut self.queued.lock().tasks);
-        tasks.iter().filter_map(Weak::upgrade).filter(|t| t.cancel_if_queued()).count()
+        tasks.iter().filter_map(Weak::upgrade).filter(|t| t.settle_if_refused()).count()
     }
 
     pub(crate) fn soft_expires_at(&self) -> Instant {

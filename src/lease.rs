@@ -202,7 +202,6 @@ impl LeaseInner {
             return Err(refusal(self.info.id, status));
         }
         let (handle, completer) = task_pair(Arc::clone(self) as Arc<dyn TaskOwner>);
-        self.cell.track(handle.as_queued());
         self.shared.tasks.submitted.fetch_add(1, Relaxed);
         if let Err(job) = self.pool.spawn(move || completer.run(f)) {
             // The pool was shut down between `enter` and here, which only happens after the
@@ -234,6 +233,10 @@ impl TaskOwner for LeaseInner {
         if self.cell.leave() {
             self.shared.finalize(self.info.id);
         }
+    }
+
+    fn watch(&self, task: std::sync::Weak<dyn crate::task::QueuedTask>) {
+        self.cell.track(task);
     }
 }
 

@@ -7,7 +7,7 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam::utils::Backoff;
@@ -58,6 +58,9 @@ pub(crate) trait TaskOwner: Send + Sync {
     fn refuse(&self) -> Option<TaskError>;
     /// The task resolved this way (ran, panicked, or never ran).
     fn account(&self, resolution: Resolution);
+    /// A waiter is about to sleep on this queued task: resolve it (`settle_if_refused`) if the
+    /// owner starts refusing work.
+    fn watch(&self, task: Weak<dyn QueuedTask>);
 }
 
 /// The result of a submitted task: wait for it, poll it, or cancel it before it starts.
@@ -96,18 +99,19 @@ pub(crate) fn task_pair<T>(owner: Arc<dyn TaskOwner>) -> (TaskHandle<T>, Complet
     (TaskHandle { slot: Arc::clone(&slot) }, Completer { slot: Some(slot) })
 }
 
-/// A queued task seen from its lease, which cancels what has not started when it is revoked or
-/// the manager stops (rayon cannot drop queued jobs, so their handles are resolved here at once).
+/// A queued task whose handle is about to sleep, seen from its lease: when the lease is revoked
+/// or the manager stops, the lease resolves it at once (rayon cannot drop a queued job), so a
+/// sleeping waiter never has to wait for a busy worker to reach the job.
 pub(crate) trait QueuedTask: Send + Sync {
-    /// Resolves the task as cancelled if it has not started.
-    fn cancel_if_queued(&self) -> bool;
+    /// Resolves the task with its owner's refusal if it has not started.
+    fn settle_if_refused(&self) -> bool;
     /// Whether the task is still waiting to start.
     fn is_queued(&self) -> bool;
 }
 
 impl<T: Send> QueuedTask for Slot<T> {
-    fn cancel_if_queued(&self) -> bool {
-        cancel_slot(self)
+    fn settle_if_refused(&self) -> bool {
+        self.owner.refuse().is_some_and(|refusal| resolve_unstarted(self, refusal))
     }
 
     fn is_queued(&self) -> bool {
@@ -115,7 +119,9 @@ impl<T: Send> QueuedTask for Slot<T> {
     }
 }
 
-fn cancel_slot<T>(slot: &Slot<T>) -> bool {
+/// Resolves a task that has not started with `error` (cancelled or pool broken). Returns whether
+/// it did (`false` once the task is running or done).
+fn resolve_unstarted<T>(slot: &Slot<T>, error: TaskError) -> bool {
     {
         let mut stage = slot.stage.lock();
         if !matches!(*stage, Stage::Queued) {
@@ -124,17 +130,10 @@ fn cancel_slot<T>(slot: &Slot<T>) -> bool {
         // Claim the task so the pool skips it, account for it, then resolve the handle.
         *stage = Stage::Running;
     }
-    slot.owner.account(Resolution::Cancelled);
-    publish(slot, Err(TaskError::Cancelled));
+    let outcome = Err(error);
+    slot.owner.account(Resolution::of(&outcome));
+    publish(slot, outcome);
     true
-}
-
-impl<T: Send + 'static> TaskHandle<T> {
-    /// A weak view of this task for its lease's cancellation registry.
-    pub(crate) fn as_queued(&self) -> std::sync::Weak<dyn QueuedTask> {
-        let slot: Arc<dyn QueuedTask> = self.slot.clone();
-        Arc::downgrade(&slot)
-    }
 }
 
 impl<T> Completer<T> {
@@ -187,7 +186,7 @@ fn publish<T>(slot: &Slot<T>, outcome: Result<T, TaskError>) {
     }
 }
 
-impl<T> TaskHandle<T> {
+impl<T: Send + 'static> TaskHandle<T> {
     /// Blocks until the task resolves and returns its outcome.
     pub fn wait(self) -> Result<T, TaskError> {
         // Short tasks usually finish within microseconds: spin and yield briefly before sleeping,
@@ -196,11 +195,8 @@ impl<T> TaskHandle<T> {
         while !self.slot.finished.load(Ordering::Acquire) && !backoff.is_completed() {
             backoff.snooze();
         }
-        let mut stage = self.slot.stage.lock();
-        while matches!(*stage, Stage::Queued | Stage::Running) {
-            self.slot.done.wait(&mut stage);
-        }
-        take(&mut stage)
+        self.block_until(None);
+        take(&mut self.slot.stage.lock())
     }
 
     /// Waits at most `timeout`. Returns the outcome, or gives the handle back (`Err`) if the
@@ -219,26 +215,48 @@ impl<T> TaskHandle<T> {
     /// assert_eq!(handle.wait().unwrap(), true);
     /// ```
     pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, TaskError>, TaskHandle<T>> {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut stage = self.slot.stage.lock();
-        while matches!(*stage, Stage::Queued | Stage::Running) {
-            let timed_out = match deadline {
-                Some(deadline) => self.slot.done.wait_until(&mut stage, deadline).timed_out(),
-                None => {
-                    self.slot.done.wait(&mut stage);
-                    false
-                }
-            };
-            if timed_out && matches!(*stage, Stage::Queued | Stage::Running) {
-                drop(stage);
-                return Err(self);
-            }
+        if self.block_until(Instant::now().checked_add(timeout)) {
+            Ok(take(&mut self.slot.stage.lock()))
+        } else {
+            Err(self)
         }
-        Ok(take(&mut stage))
     }
 
-    /// Whether the task has resolved (value, panic, cancellation or broken pool).
+    /// Sleeps until the task resolves or `deadline` passes; returns whether it resolved. Before
+    /// the first sleep on a queued task it registers with the lease, which resolves it at once
+    /// if the lease is revoked or stopped while it waits.
+    fn block_until(&self, deadline: Option<Instant>) -> bool {
+        let slot = &self.slot;
+        let mut registered = false;
+        let mut stage = slot.stage.lock();
+        loop {
+            match *stage {
+                Stage::Done(_) | Stage::Taken => return true,
+                Stage::Queued if !registered => {
+                    drop(stage);
+                    registered = true;
+                    let weak: Arc<dyn QueuedTask> = slot.clone();
+                    slot.owner.watch(Arc::downgrade(&weak));
+                    // Registered first, then checked: a revocation cannot slip between the two.
+                    slot.settle_if_refused();
+                    stage = slot.stage.lock();
+                }
+                Stage::Queued | Stage::Running => match deadline {
+                    None => slot.done.wait(&mut stage),
+                    Some(deadline) => {
+                        if slot.done.wait_until(&mut stage, deadline).timed_out() {
+                            return matches!(*stage, Stage::Done(_) | Stage::Taken);
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Whether the task has resolved (value, panic, cancellation or broken pool). A queued task of
+    /// a revoked or stopped lease resolves here, as cancelled.
     pub fn is_finished(&self) -> bool {
+        self.slot.settle_if_refused();
         matches!(*self.slot.stage.lock(), Stage::Done(_) | Stage::Taken)
     }
 
@@ -246,7 +264,7 @@ impl<T> TaskHandle<T> {
     /// resolves as [`TaskError::Cancelled`]. Returns whether the cancellation took effect
     /// (`false` once the task is running or done).
     pub fn cancel(&self) -> bool {
-        cancel_slot(&self.slot)
+        resolve_unstarted(&self.slot, TaskError::Cancelled)
     }
 }
 

@@ -142,3 +142,38 @@ fn no_lease_from_a_stopping_manager_under_a_race() {
         assert_eq!((s.total, s.waiting, s.creating), (0, 0, 0));
     }
 }
+
+#[test]
+fn a_caller_already_waiting_on_a_queued_task_is_woken_by_stop() {
+    let m = started(builder(1).workers_per_pool(1));
+    let lease = m.acquire(AcquireOptions::new()).unwrap();
+    let (gate, waiter) = gate();
+    let running = lease.executor().submit(move || waiter.pass()).unwrap();
+    gate.wait_started();
+    let queued = lease.executor().submit(|| 1).unwrap();
+    let (tx, rx) = crossbeam::channel::bounded(1);
+    let (tid_tx, tid_rx) = crossbeam::channel::bounded(1);
+    let blocked = thread::spawn(move || {
+        tid_tx
+            .send(std::fs::read_link("/proc/thread-self").ok().map(|p| std::path::Path::new("/proc").join(p)))
+            .unwrap();
+        tx.send(queued.wait()).unwrap()
+    });
+    // Make sure the waiter is really asleep in `wait` (the kernel says so), so that it is the
+    // lease's registry that must wake it, not a check made before sleeping.
+    if let Some(task_dir) = tid_rx.recv().unwrap() {
+        let stat = task_dir.join("stat");
+        wait_for("the waiter to sleep", || {
+            let text = std::fs::read_to_string(&stat).unwrap_or_default();
+            text.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('S'))
+        });
+    }
+    m.stop();
+    let outcome = rx.recv_timeout(Duration::from_secs(10)).expect("the waiter was not woken by stop");
+    assert_eq!(outcome, Err(TaskError::Cancelled));
+    assert!(!running.is_finished());
+    gate.open_one();
+    assert_eq!(running.wait(), Ok(()));
+    blocked.join().unwrap();
+    assert_eq!(m.stats().tasks.cancelled, 1);
+}
