@@ -6,10 +6,11 @@
 //! Deadlines live beside it as nanoseconds since the manager's origin instant, so the submit path
 //! checks hard expiry without a lock and a renewal is seen at once.
 
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::SeqCst};
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
+use crossbeam::utils::CachePadded;
 use parking_lot::Mutex;
 
 use crate::task::QueuedTask;
@@ -64,7 +65,11 @@ pub(crate) enum ReleaseOutcome {
 /// The shared, lock-free part of one lease (plus the registry of its queued tasks, which has a
 /// lock of its own that only this lease's submitters and its revoker take).
 pub(crate) struct LeaseCell {
-    word: AtomicU64,
+    /// Written by the submitter and by every finishing task: kept on its own cache line so the
+    /// read-mostly fields below do not bounce with it.
+    word: CachePadded<AtomicU64>,
+    /// The status `end` set (0 while not ended): what a task about to run reads, off the hot line.
+    ended: AtomicU8,
     origin: Instant,
     soft_nanos: AtomicU64,
     hard_nanos: AtomicU64,
@@ -86,7 +91,8 @@ impl LeaseCell {
     /// An active lease with these deadlines. `origin` must not be later than either deadline.
     pub(crate) fn new(origin: Instant, soft: Instant, hard: Instant) -> LeaseCell {
         let cell = LeaseCell {
-            word: AtomicU64::new(Status::Active as u64),
+            word: CachePadded::new(AtomicU64::new(Status::Active as u64)),
+            ended: AtomicU8::new(0),
             origin,
             soft_nanos: AtomicU64::new(0),
             hard_nanos: AtomicU64::new(0),
@@ -153,9 +159,21 @@ impl LeaseCell {
             }
             let next = (current & !STATUS_MASK) | to as u64;
             match self.word.compare_exchange(current, next, SeqCst, SeqCst) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.ended.store(to as u8, SeqCst);
+                    return true;
+                }
                 Err(actual) => current = actual,
             }
+        }
+    }
+
+    /// The status this lease ended with (revoked, broken, stopped), if it ended. Cheaper than
+    /// [`status`](Self::status) on the task path: it reads a line that only changes once.
+    pub(crate) fn ended(&self) -> Option<Status> {
+        match self.ended.load(SeqCst) {
+            0 => None,
+            code => Some(Status::of(u64::from(code))),
         }
     }
 
@@ -237,8 +255,10 @@ mod tests {
         let c = cell();
         c.enter().unwrap();
         assert_eq!(c.release(), ReleaseOutcome::Draining(1));
+        assert_eq!(c.ended(), None);
         assert!(c.end(Status::Revoked));
         assert!(!c.end(Status::Stopped));
+        assert_eq!(c.ended(), Some(Status::Revoked));
         assert!(!c.leave());
         assert_eq!(c.status(), Status::Revoked);
     }

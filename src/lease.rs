@@ -214,10 +214,9 @@ impl LeaseInner {
 
 impl TaskOwner for LeaseInner {
     fn refuse(&self) -> Option<TaskError> {
-        match self.cell.status() {
-            Status::Active | Status::Released => None,
-            Status::Revoked | Status::Stopped => Some(TaskError::Cancelled),
+        match self.cell.ended()? {
             Status::Broken => Some(TaskError::PoolBroken { reason: BROKEN.to_owned() }),
+            _ => Some(TaskError::Cancelled),
         }
     }
 
