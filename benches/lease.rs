@@ -219,6 +219,21 @@ fn submit_100k_tiny(c: &mut Criterion) {
             rx.iter().take(TINY_TASKS).sum::<usize>()
         })
     });
+    // The same deliverable as `submit`: one result handle (a one-shot channel) per task.
+    group.bench_function("rayon_spawn_oneshot", |b| {
+        b.iter(|| {
+            let receivers: Vec<_> = (0..TINY_TASKS)
+                .map(|i| {
+                    let (tx, rx) = channel::bounded(1);
+                    rayon.spawn(move || {
+                        let _ = tx.send(black_box(i));
+                    });
+                    rx
+                })
+                .collect();
+            receivers.into_iter().map(|rx| rx.recv().expect("task runs")).sum::<usize>()
+        })
+    });
     group.finish();
     drop(lease);
     manager.stop();

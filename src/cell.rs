@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::SeqCst};
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
-use crossbeam::utils::CachePadded;
 use parking_lot::Mutex;
 
 use crate::task::QueuedTask;
@@ -64,10 +63,13 @@ pub(crate) enum ReleaseOutcome {
 
 /// The shared, lock-free part of one lease (plus the registry of its queued tasks, which has a
 /// lock of its own that only this lease's submitters and its revoker take).
+#[repr(C)]
 pub(crate) struct LeaseCell {
-    /// Written by the submitter and by every finishing task: kept on its own cache line so the
-    /// read-mostly fields below do not bounce with it.
-    word: CachePadded<AtomicU64>,
+    /// Written by the submitter and by every finishing task.
+    word: AtomicU64,
+    /// Keeps the read-mostly fields below off the hot word's cache line (padding rather than
+    /// `CachePadded`, whose 128-byte alignment would make every lease an aligned allocation).
+    _pad: [u8; 120],
     /// The status `end` set (0 while not ended): what a task about to run reads, off the hot line.
     ended: AtomicU8,
     origin: Instant,
@@ -91,7 +93,8 @@ impl LeaseCell {
     /// An active lease with these deadlines. `origin` must not be later than either deadline.
     pub(crate) fn new(origin: Instant, soft: Instant, hard: Instant) -> LeaseCell {
         let cell = LeaseCell {
-            word: CachePadded::new(AtomicU64::new(Status::Active as u64)),
+            word: AtomicU64::new(Status::Active as u64),
+            _pad: [0; 120],
             ended: AtomicU8::new(0),
             origin,
             soft_nanos: AtomicU64::new(0),
