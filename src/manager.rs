@@ -6,12 +6,13 @@
 //! hooks, tasks, log sinks) never runs under the lock.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::{Acquire, Relaxed, Release}};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crossbeam::utils::Backoff;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::backend::{ExecutorBackend, Pool};
 use crate::cell::{LeaseCell, ReleaseOutcome, Status};
@@ -23,7 +24,14 @@ use crate::state::{AcquireStep, Effects, Event, Grant, Handoff, LeaseInfo, Lease
 use crate::stats::{LeaseStats, ManagerStats, TaskCounters};
 use crate::task::panic_message;
 
-pub(crate) type Signal = Arc<Condvar>;
+/// A queued caller's own wake-up: `served` is set (then the condvar notified) when the state
+/// machine handed it something or the manager stopped, so it can spin briefly before parking.
+pub(crate) struct WaiterSignal {
+    served: AtomicBool,
+    cv: Condvar,
+}
+
+pub(crate) type Signal = Arc<WaiterSignal>;
 pub(crate) type ManagerState = State<Arc<Pool>, Signal>;
 
 /// How many times `start` tries to build each initial pool before giving up.
@@ -250,7 +258,8 @@ impl Shared {
             retired.extend(effects.retire.into_iter().map(|(p, _)| p));
         }
         for signal in &effects.woken {
-            signal.notify_one();
+            signal.served.store(true, Release);
+            signal.cv.notify_one();
         }
         if effects.wake_checker {
             self.checker_cv.notify_one();
@@ -402,8 +411,9 @@ impl Shared {
             AcquireStep::Busy => {}
         }
 
-        let signal: Signal = Arc::new(Condvar::new());
+        let signal: Signal = Arc::new(WaiterSignal { served: AtomicBool::new(false), cv: Condvar::new() });
         let id = st.enqueue(request.clone(), Arc::clone(&signal), start);
+        let mut spun = false;
         loop {
             // A delivery is always checked before giving up, under the same lock that the
             // deliverer held: a waiter that times out can never swallow a hand-off.
@@ -424,15 +434,27 @@ impl Shared {
                 st.abandon(id, false);
                 return Err(AcquireError::NotRunning);
             }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                st.abandon(id, true);
+                return Err(AcquireError::TimedOut { waited: start.elapsed() });
+            }
+            if !spun {
+                // Hand-offs under contention often come within microseconds: spin and yield
+                // briefly (lock released) before parking, which saves a sleep and a wake-up.
+                spun = true;
+                MutexGuard::unlocked(&mut st, || {
+                    let backoff = Backoff::new();
+                    while !signal.served.load(Acquire) && !backoff.is_completed() {
+                        backoff.snooze();
+                    }
+                });
+                continue;
+            }
             match deadline {
                 Some(deadline) => {
-                    if Instant::now() >= deadline {
-                        st.abandon(id, true);
-                        return Err(AcquireError::TimedOut { waited: start.elapsed() });
-                    }
-                    signal.wait_until(&mut st, deadline);
+                    signal.cv.wait_until(&mut st, deadline);
                 }
-                None => signal.wait(&mut st),
+                None => signal.cv.wait(&mut st),
             }
         }
     }
