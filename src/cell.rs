@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::state::LeaseInfo;
 use crate::task::QueuedTask;
 
 const STATUS_BITS: u64 = 3;
@@ -64,7 +65,7 @@ pub(crate) enum ReleaseOutcome {
 /// The shared, lock-free part of one lease (plus the registry of its queued tasks, which has a
 /// lock of its own that only this lease's submitters and its revoker take).
 #[repr(C)]
-pub(crate) struct LeaseCell {
+pub(crate) struct LeaseCell<P> {
     /// Written by the submitter and by every finishing task.
     word: AtomicU64,
     /// Keeps the read-mostly fields below off the hot word's cache line (padding rather than
@@ -76,6 +77,10 @@ pub(crate) struct LeaseCell {
     soft_nanos: AtomicU64,
     hard_nanos: AtomicU64,
     queued: Mutex<Queued>,
+    /// The lease's immutable facts.
+    pub(crate) info: LeaseInfo,
+    /// The leased pool.
+    pub(crate) pool: P,
 }
 
 struct Queued {
@@ -83,15 +88,15 @@ struct Queued {
     prune_at: usize,
 }
 
-impl std::fmt::Debug for LeaseCell {
+impl<P> std::fmt::Debug for LeaseCell<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LeaseCell").field("status", &self.status()).field("pending", &self.pending()).finish()
     }
 }
 
-impl LeaseCell {
-    /// An active lease with these deadlines. `origin` must not be later than either deadline.
-    pub(crate) fn new(origin: Instant, soft: Instant, hard: Instant) -> LeaseCell {
+impl<P> LeaseCell<P> {
+    /// An active lease on `pool` with these deadlines. `origin` must not be later than either.
+    pub(crate) fn new(origin: Instant, info: LeaseInfo, pool: P, soft: Instant, hard: Instant) -> LeaseCell<P> {
         let cell = LeaseCell {
             word: AtomicU64::new(Status::Active as u64),
             _pad: [0; 120],
@@ -100,6 +105,8 @@ impl LeaseCell {
             soft_nanos: AtomicU64::new(0),
             hard_nanos: AtomicU64::new(0),
             queued: Mutex::new(Queued { tasks: Vec::new(), prune_at: MIN_PRUNE }),
+            info,
+            pool,
         };
         cell.set_deadlines(soft, hard);
         cell
@@ -218,9 +225,13 @@ impl LeaseCell {
 mod tests {
     use super::*;
 
-    fn cell() -> LeaseCell {
+    fn info(now: Instant) -> LeaseInfo {
+        LeaseInfo { id: crate::lease::LeaseId(1), owner: None, grace: Duration::from_secs(1), leased_at: now }
+    }
+
+    fn cell() -> LeaseCell<()> {
         let now = Instant::now();
-        LeaseCell::new(now, now + Duration::from_secs(1), now + Duration::from_secs(2))
+        LeaseCell::new(now, info(now), (), now + Duration::from_secs(1), now + Duration::from_secs(2))
     }
 
     #[test]
@@ -269,7 +280,7 @@ mod tests {
     #[test]
     fn deadlines_round_trip() {
         let now = Instant::now();
-        let c = LeaseCell::new(now, now + Duration::from_millis(5), now + Duration::from_millis(9));
+        let c = LeaseCell::new(now, info(now), (), now + Duration::from_millis(5), now + Duration::from_millis(9));
         assert_eq!(c.soft_expires_at(), now + Duration::from_millis(5));
         assert_eq!(c.hard_expires_at(), now + Duration::from_millis(9));
     }

@@ -6,13 +6,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::Pool;
 use crate::cell::{LeaseCell, Status};
 use crate::error::{LeaseError, TaskError};
-use crate::manager::Shared;
-use crate::state::{lease_state, LeaseInfo};
+use crate::manager::{LeaseRef, ManagedPool, Shared};
+use crate::state::lease_state;
 use crate::stats::LeaseState;
-use crate::task::{task_pair, Resolution, TaskHandle, TaskOwner};
+use crate::task::{task_pair, QueuedTask, Resolution, TaskHandle, TaskOwner};
 
 /// A lease's identifier, unique within its manager (across restarts too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,14 +28,6 @@ impl fmt::Display for LeaseId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "lease-{}", self.0)
     }
-}
-
-/// Everything a lease and its proxies share.
-pub(crate) struct LeaseInner {
-    shared: Arc<Shared>,
-    info: LeaseInfo,
-    pool: Arc<Pool>,
-    cell: Arc<LeaseCell>,
 }
 
 /// A time-bounded right to submit work to exactly one pool.
@@ -61,19 +52,20 @@ pub(crate) struct LeaseInner {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ExecutorLease {
-    inner: Arc<LeaseInner>,
+    inner: LeaseRef,
 }
 
 /// The submit-only proxy of a lease. Cloneable and thread-safe; it has no shutdown method.
 /// Submissions fail once the lease is released, revoked or its manager stopped.
 #[derive(Clone)]
 pub struct LeasedExecutor {
-    inner: Arc<LeaseInner>,
+    inner: LeaseRef,
 }
 
 impl ExecutorLease {
-    pub(crate) fn new(shared: Arc<Shared>, info: LeaseInfo, pool: Arc<Pool>, cell: Arc<LeaseCell>) -> Self {
-        ExecutorLease { inner: Arc::new(LeaseInner { shared, info, pool, cell }) }
+    /// Wraps the lease the manager granted (one shared allocation: facts, pool, status word).
+    pub(crate) fn new(inner: LeaseRef) -> Self {
+        ExecutorLease { inner }
     }
 
     /// The lease id.
@@ -103,22 +95,22 @@ impl ExecutorLease {
 
     /// `leased_at + lease_duration`: informational (logged once, shown in stats).
     pub fn soft_expires_at(&self) -> Instant {
-        self.inner.cell.soft_expires_at()
+        self.inner.soft_expires_at()
     }
 
     /// `soft_expires_at + grace`: from here on the lease is revoked.
     pub fn hard_expires_at(&self) -> Instant {
-        self.inner.cell.hard_expires_at()
+        self.inner.hard_expires_at()
     }
 
     /// Where the lease is now.
     pub fn state(&self) -> LeaseState {
-        lease_state(&self.inner.cell, Instant::now())
+        lease_state(&self.inner, Instant::now())
     }
 
     /// Sequence number of the leased pool (the `{seq}` in its thread names `{prefix}-{seq}_{i}`).
     pub fn pool_seq(&self) -> u64 {
-        self.inner.pool.seq()
+        self.inner.pool.pool.seq()
     }
 
     /// The submit-only proxy. Clones share this lease.
@@ -132,13 +124,16 @@ impl ExecutorLease {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.submit(f)?.wait()
+        submit(&self.inner, f)?.wait()
     }
 
     /// Extends both deadlines by `extra`. Works while the lease is active, in grace or draining;
     /// the checker honours the new deadline. Returns the new hard expiry.
     pub fn renew(&self, extra: Duration) -> Result<Instant, LeaseError> {
-        self.inner.shared.renew(&self.inner.info, &self.inner.cell, extra)
+        match self.inner.manager() {
+            Some(shared) => shared.renew(&self.inner, extra),
+            None => Err(LeaseError::ManagerStopped { lease_id: self.id() }),
+        }
     }
 
     /// Releases the lease (also done by `Drop`). Harmless when already released or revoked.
@@ -147,7 +142,9 @@ impl ExecutorLease {
     }
 
     fn release_now(&self) {
-        self.inner.shared.release(&self.inner.info, &self.inner.cell);
+        if let Some(shared) = self.inner.manager() {
+            shared.release(&self.inner);
+        }
     }
 }
 
@@ -167,7 +164,7 @@ impl LeasedExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.inner.submit(f)
+        submit(&self.inner, f)
     }
 
     /// The lease this proxy submits to.
@@ -186,42 +183,51 @@ pub(crate) fn refusal(lease_id: LeaseId, status: Status) -> LeaseError {
     }
 }
 
-impl LeaseInner {
-    fn submit<T, F>(self: &Arc<Self>, f: F) -> Result<TaskHandle<T>, LeaseError>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        if Instant::now() >= self.cell.hard_expires_at() && self.cell.status() == Status::Active {
-            self.shared.end_lease(self.info.id, Status::Revoked);
-        }
-        if let Err((status, finalize)) = self.cell.enter() {
-            if finalize {
-                self.shared.finalize(self.info.id);
-            }
-            return Err(refusal(self.info.id, status));
-        }
-        let (handle, completer) = task_pair(Arc::clone(self) as Arc<dyn TaskOwner>);
-        self.shared.tasks.submitted.fetch_add(1, Relaxed);
-        if let Err(job) = self.pool.spawn(move || completer.run(f)) {
-            // The pool was shut down between `enter` and here, which only happens after the
-            // lease was ended: running the job here resolves it as cancelled, with accounting.
-            job();
-        }
-        Ok(handle)
+impl LeaseCell<Arc<ManagedPool>> {
+    /// The manager, unless it is gone (then every lease is stopped anyway).
+    pub(crate) fn manager(&self) -> Option<Arc<Shared>> {
+        self.pool.manager.upgrade()
     }
 }
 
-impl TaskOwner for LeaseInner {
+fn submit<T, F>(lease: &LeaseRef, f: F) -> Result<TaskHandle<T>, LeaseError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if Instant::now() >= lease.hard_expires_at() && lease.status() == Status::Active {
+        if let Some(shared) = lease.manager() {
+            shared.end_lease(lease.info.id, Status::Revoked);
+        }
+    }
+    if let Err((status, finalize)) = lease.enter() {
+        if finalize {
+            if let Some(shared) = lease.manager() {
+                shared.finalize(lease.info.id);
+            }
+        }
+        return Err(refusal(lease.info.id, status));
+    }
+    let (handle, completer) = task_pair(Arc::clone(lease) as Arc<dyn TaskOwner>);
+    lease.pool.tasks.submitted.fetch_add(1, Relaxed);
+    if let Err(job) = lease.pool.pool.spawn(move || completer.run(f)) {
+        // The pool was shut down between `enter` and here, which only happens after the lease
+        // was ended: running the job here resolves it as cancelled, with accounting.
+        job();
+    }
+    Ok(handle)
+}
+
+impl TaskOwner for LeaseCell<Arc<ManagedPool>> {
     fn refuse(&self) -> Option<TaskError> {
-        match self.cell.ended()? {
+        match self.ended()? {
             Status::Broken => Some(TaskError::PoolBroken { reason: BROKEN.to_owned() }),
             _ => Some(TaskError::Cancelled),
         }
     }
 
     fn account(&self, resolution: Resolution) {
-        let counters = &self.shared.tasks;
+        let counters = &self.pool.tasks;
         let counter = match resolution {
             Resolution::Completed => &counters.completed,
             Resolution::Panicked => &counters.panicked,
@@ -229,13 +235,15 @@ impl TaskOwner for LeaseInner {
             Resolution::PoolBroken => &counters.broken,
         };
         counter.fetch_add(1, Relaxed);
-        if self.cell.leave() {
-            self.shared.finalize(self.info.id);
+        if self.leave() {
+            if let Some(shared) = self.manager() {
+                shared.finalize(self.info.id);
+            }
         }
     }
 
-    fn watch(&self, task: std::sync::Weak<dyn crate::task::QueuedTask>) {
-        self.cell.track(task);
+    fn watch(&self, task: std::sync::Weak<dyn QueuedTask>) {
+        self.track(task);
     }
 }
 

@@ -6,8 +6,11 @@
 //! hooks, tasks, log sinks) never runs under the lock.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::{Acquire, Relaxed, Release}};
-use std::sync::Arc;
+use std::sync::atomic::{
+    AtomicBool, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,7 +35,19 @@ pub(crate) struct WaiterSignal {
 }
 
 pub(crate) type Signal = Arc<WaiterSignal>;
-pub(crate) type ManagerState = State<Arc<Pool>, Signal>;
+pub(crate) type ManagerState = State<Arc<ManagedPool>, Signal>;
+/// A granted lease: its facts, its pool and its status word, shared by the manager's record,
+/// the holder's `ExecutorLease`, its proxies and its tasks.
+pub(crate) type LeaseRef = Arc<LeaseCell<Arc<ManagedPool>>>;
+
+/// A pool as the manager hands it out: the backend pool plus what its leases' tasks need for
+/// accounting (the task counters) and for finalizing a drained lease (the manager, weakly, so
+/// that pools never keep a manager alive).
+pub(crate) struct ManagedPool {
+    pub(crate) pool: Pool,
+    pub(crate) tasks: Arc<TaskCounters>,
+    pub(crate) manager: Weak<Shared>,
+}
 
 /// How many times `start` tries to build each initial pool before giving up.
 const START_ATTEMPTS: usize = 3;
@@ -43,12 +58,14 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<ManagerState>,
     /// The checker sleeps on this (with the state lock).
     pub(crate) checker_cv: Condvar,
-    pub(crate) tasks: TaskCounters,
+    pub(crate) tasks: Arc<TaskCounters>,
+    /// This manager, weakly: handed to every pool it creates.
+    me: Weak<Shared>,
     next_pool_seq: AtomicU64,
     /// Serializes start and stop; holds the checker's handle.
     lifecycle: Mutex<Option<JoinHandle<()>>>,
     /// Pools shut down whose threads may still be running work (joined by a graceful stop).
-    retired: Mutex<Vec<Arc<Pool>>>,
+    retired: Mutex<Vec<Arc<ManagedPool>>>,
 }
 
 /// Owns a bounded set of executor pools and hands them out through leases.
@@ -100,11 +117,12 @@ impl LeasedExecutorManager {
 
     pub(crate) fn from_config(config: Config) -> Result<Self, ConfigError> {
         let state = State::new(config.max_pools, config.min_pools, Instant::now());
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
             config,
             state: Mutex::new(state),
             checker_cv: Condvar::new(),
-            tasks: TaskCounters::default(),
+            tasks: Arc::default(),
+            me: me.clone(),
             next_pool_seq: AtomicU64::new(0),
             lifecycle: Mutex::new(None),
             retired: Mutex::new(Vec::new()),
@@ -219,10 +237,11 @@ impl Shared {
     }
 
     /// Builds one pool (outside the lock).
-    pub(crate) fn create_pool(&self) -> Result<Arc<Pool>, String> {
+    pub(crate) fn create_pool(&self) -> Result<Arc<ManagedPool>, String> {
         let seq = self.next_pool_seq.fetch_add(1, Relaxed) + 1;
         match Pool::create(&self.config, seq) {
             Ok(pool) => {
+                let pool = Arc::new(ManagedPool { pool, tasks: Arc::clone(&self.tasks), manager: self.me.clone() });
                 log::info!(target: self.log_target(), "executor created (backend={}, seq={seq}, workers={})", self.config.backend, self.config.workers_per_pool);
                 Ok(pool)
             }
@@ -234,7 +253,7 @@ impl Shared {
     }
 
     /// Applies what the state machine decided, outside the lock.
-    pub(crate) fn apply(&self, effects: Effects<Arc<Pool>, Signal>) {
+    pub(crate) fn apply(&self, effects: Effects<Arc<ManagedPool>, Signal>) {
         if effects.is_empty() {
             return;
         }
@@ -245,7 +264,8 @@ impl Shared {
             cell.cancel_queued();
         }
         if !effects.retire.is_empty() {
-            for (pool, reason) in &effects.retire {
+            for (managed, reason) in &effects.retire {
+                let pool = &managed.pool;
                 pool.shutdown();
                 if *reason == RetireReason::Broken {
                     log::warn!(target: self.log_target(), "retiring a broken executor (seq={})", pool.seq());
@@ -254,7 +274,7 @@ impl Shared {
                 }
             }
             let mut retired = self.retired.lock();
-            retired.retain(|p| !p.threads_finished());
+            retired.retain(|p| !p.pool.threads_finished());
             retired.extend(effects.retire.into_iter().map(|(p, _)| p));
         }
         for signal in &effects.woken {
@@ -314,7 +334,7 @@ impl Shared {
                 Err(reason) => {
                     failures += 1;
                     if failures == START_ATTEMPTS * desired {
-                        pools.iter().for_each(|p| p.shutdown());
+                        pools.iter().for_each(|p| p.pool.shutdown());
                         self.state.lock().counters.pools_retired_broken += failures as u64;
                         return Err(StartError::PoolCreation { reason });
                     }
@@ -374,7 +394,7 @@ impl Shared {
         // Join every pool (no short-circuit): each one gets the same overall deadline.
         let mut all_joined = true;
         for pool in &pools {
-            all_joined &= pool.join(deadline);
+            all_joined &= pool.pool.join(deadline);
         }
         all_joined
     }
@@ -477,12 +497,13 @@ impl Shared {
         }
     }
 
-    fn lease(self: &Arc<Self>, grant: Grant<Arc<Pool>>) -> ExecutorLease {
-        ExecutorLease::new(Arc::clone(self), grant.info, grant.pool, grant.cell)
+    fn lease(&self, grant: Grant<Arc<ManagedPool>>) -> ExecutorLease {
+        ExecutorLease::new(grant)
     }
 
-    pub(crate) fn release(&self, info: &LeaseInfo, cell: &LeaseCell) {
-        match cell.release() {
+    pub(crate) fn release(&self, lease: &LeaseRef) {
+        let info = &lease.info;
+        match lease.release() {
             ReleaseOutcome::Finalize => self.finalize(info.id),
             ReleaseOutcome::Draining(pending) => log::info!(
                 target: self.log_target(),
@@ -503,7 +524,8 @@ impl Shared {
         self.apply(effects);
     }
 
-    pub(crate) fn renew(&self, info: &LeaseInfo, cell: &LeaseCell, extra: Duration) -> Result<Instant, LeaseError> {
+    pub(crate) fn renew(&self, lease: &LeaseRef, extra: Duration) -> Result<Instant, LeaseError> {
+        let (info, cell) = (&lease.info, lease);
         let mut st = self.state.lock();
         let renewed = st.renew(info.id, extra, Instant::now());
         let kick = st.checker_kick;
@@ -528,7 +550,7 @@ impl Shared {
         let now = Instant::now();
         let st = self.state.lock();
         let leases = st
-            .lease_snapshots(now, |p| p.seq())
+            .lease_snapshots(now, |p| p.pool.seq())
             .into_iter()
             .map(|l| LeaseStats {
                 lease_id: l.info.id,

@@ -55,13 +55,9 @@ pub(crate) struct LeaseInfo {
     pub leased_at: Instant,
 }
 
-/// A lease created under the lock, ready to be wrapped into an `ExecutorLease`.
-#[derive(Debug)]
-pub(crate) struct Grant<P> {
-    pub info: LeaseInfo,
-    pub pool: P,
-    pub cell: Arc<LeaseCell>,
-}
+/// A lease created under the lock (its facts, pool and status word in one allocation), ready to
+/// be wrapped into an `ExecutorLease`.
+pub(crate) type Grant<P> = Arc<LeaseCell<P>>;
 
 /// What the front waiter is handed.
 #[derive(Debug)]
@@ -123,7 +119,7 @@ impl Events {
 pub(crate) struct Effects<P, W> {
     pub retire: Vec<(P, RetireReason)>,
     /// Leases that ended (revoked, broken, stopped): their queued tasks must be cancelled.
-    pub ended: Vec<Arc<LeaseCell>>,
+    pub ended: Vec<Arc<LeaseCell<P>>>,
     /// Signals of waiters that were handed something (only they are woken).
     pub woken: Vec<W>,
     pub wake_checker: bool,
@@ -155,9 +151,7 @@ impl<P, W> Effects<P, W> {
 /// One lease the manager tracks (active, in grace, or draining).
 #[derive(Debug)]
 pub(crate) struct LeaseRecord<P> {
-    pub info: LeaseInfo,
-    pub pool: P,
-    pub cell: Arc<LeaseCell>,
+    pub cell: Arc<LeaseCell<P>>,
     pub duration: Duration,
     pub soft_warned: bool,
 }
@@ -285,8 +279,8 @@ impl<P: Clone, W: Clone> State<P, W> {
         self.phase = Phase::Stopping;
         for record in self.leases.drain(..) {
             record.cell.end(Status::Stopped);
+            effects.retire.push((record.cell.pool.clone(), RetireReason::Stopped));
             effects.ended.push(record.cell);
-            effects.retire.push((record.pool, RetireReason::Stopped));
         }
         for pool in self.idle.drain(..) {
             effects.retire.push((pool, RetireReason::Stopped));
@@ -317,14 +311,9 @@ impl<P: Clone, W: Clone> State<P, W> {
         let info =
             LeaseInfo { id: LeaseId(self.next_lease_id), owner: request.owner, grace: request.grace, leased_at: now };
         self.next_lease_id += 1;
-        let cell = Arc::new(LeaseCell::new(self.origin.min(now), soft, hard));
-        let record = LeaseRecord {
-            info: info.clone(),
-            pool: pool.clone(),
-            cell: Arc::clone(&cell),
-            duration: request.duration,
-            soft_warned: false,
-        };
+        effects.events.push(Event::Granted { info: info.clone(), duration: request.duration, waited });
+        let cell = Arc::new(LeaseCell::new(self.origin.min(now), info, pool, soft, hard));
+        let record = LeaseRecord { cell: Arc::clone(&cell), duration: request.duration, soft_warned: false };
         if self.checker_due.is_some_and(|due| record.next_deadline() < due) {
             self.wake_checker(effects);
         }
@@ -337,8 +326,7 @@ impl<P: Clone, W: Clone> State<P, W> {
             }
             None => self.counters.leases_immediate += 1,
         }
-        effects.events.push(Event::Granted { info: info.clone(), duration: request.duration, waited });
-        Some(Grant { info, pool, cell })
+        Some(cell)
     }
 
     fn wake_checker(&mut self, effects: &mut Effects<P, W>) {
@@ -456,7 +444,7 @@ impl<P: Clone, W: Clone> State<P, W> {
     }
 
     fn remove_lease(&mut self, id: LeaseId) -> Option<LeaseRecord<P>> {
-        let at = self.leases.iter().position(|r| r.info.id == id)?;
+        let at = self.leases.iter().position(|r| r.cell.info.id == id)?;
         Some(self.leases.remove(at))
     }
 
@@ -472,13 +460,13 @@ impl<P: Clone, W: Clone> State<P, W> {
         let wanted = !self.waiters.is_empty() || self.owned() < self.desired;
         let kept = self.phase == Phase::Running && !expired && wanted;
         if kept {
-            self.idle.push_back(record.pool);
+            self.idle.push_back(record.cell.pool.clone());
         } else {
             let reason = if expired { RetireReason::Expired } else { RetireReason::Shrink };
             self.count_retired(reason);
-            effects.retire.push((record.pool, reason));
+            effects.retire.push((record.cell.pool.clone(), reason));
         }
-        effects.events.push(Event::Finalized { info: record.info, kept });
+        effects.events.push(Event::Finalized { info: record.cell.info.clone(), kept });
         self.after_capacity_change(now, &mut effects);
         effects
     }
@@ -495,14 +483,14 @@ impl<P: Clone, W: Clone> State<P, W> {
 
     fn end_record(&mut self, record: LeaseRecord<P>, status: Status, effects: &mut Effects<P, W>) {
         record.cell.end(status);
-        effects.ended.push(Arc::clone(&record.cell));
         let reason = if status == Status::Broken { RetireReason::Broken } else { RetireReason::Expired };
         if reason == RetireReason::Expired {
             self.counters.leases_revoked += 1;
-            effects.events.push(Event::Revoked { info: record.info, duration: record.duration });
+            effects.events.push(Event::Revoked { info: record.cell.info.clone(), duration: record.duration });
         }
         self.count_retired(reason);
-        effects.retire.push((record.pool, reason));
+        effects.retire.push((record.cell.pool.clone(), reason));
+        effects.ended.push(record.cell);
     }
 
     fn count_retired(&mut self, reason: RetireReason) {
@@ -529,7 +517,7 @@ impl<P: Clone, W: Clone> State<P, W> {
     pub(crate) fn renew(&mut self, id: LeaseId, extra: Duration, now: Instant) -> Result<Instant, Option<Status>> {
         let origin = self.origin;
         let due = self.checker_due;
-        let Some(record) = self.leases.iter_mut().find(|r| r.info.id == id) else {
+        let Some(record) = self.leases.iter_mut().find(|r| r.cell.info.id == id) else {
             return Err(Some(Status::Released));
         };
         let status = record.cell.status();
@@ -576,7 +564,7 @@ impl<P: Clone, W: Clone> State<P, W> {
             }
             if !record.soft_warned && now >= record.cell.soft_expires_at() {
                 record.soft_warned = true;
-                effects.events.push(Event::SoftExpired { info: record.info.clone(), duration: record.duration });
+                effects.events.push(Event::SoftExpired { info: record.cell.info.clone(), duration: record.duration });
             }
             i += 1;
         }
@@ -618,19 +606,19 @@ impl<P: Clone, W: Clone> State<P, W> {
         self.leases
             .iter()
             .map(|r| LeaseSnapshot {
-                info: r.info.clone(),
+                info: r.cell.info.clone(),
                 state: lease_state(&r.cell, now),
                 pending: r.cell.pending(),
                 soft_expires_at: r.cell.soft_expires_at(),
                 hard_expires_at: r.cell.hard_expires_at(),
-                pool_seq: pool_seq(&r.pool),
+                pool_seq: pool_seq(&r.cell.pool),
             })
             .collect()
     }
 }
 
 /// The user-visible state of a lease, derived from its cell and the clock.
-pub(crate) fn lease_state(cell: &LeaseCell, now: Instant) -> LeaseState {
+pub(crate) fn lease_state<P>(cell: &LeaseCell<P>, now: Instant) -> LeaseState {
     match cell.status() {
         Status::Active if now < cell.soft_expires_at() => LeaseState::Active,
         Status::Active if now < cell.hard_expires_at() => LeaseState::InGrace,
@@ -691,7 +679,7 @@ mod tests {
         let w1 = st.enqueue(req("w1", 10, 1), "w1", t0);
         let w2 = st.enqueue(req("w2", 10, 1), "w2", t0);
         let t1 = t0 + secs(1);
-        held.cell.release();
+        held.release();
         let effects = st.finalize(held.info.id, t1);
         assert_eq!(effects.woken, vec!["w1"], "exactly one waiter is woken");
         assert!(effects.retire.is_empty());
@@ -716,7 +704,7 @@ mod tests {
         let mut st = running(1, vec![1], 1, t0);
         let held = granted(st.try_acquire(&req("h", 10, 1), t0));
         let w = st.enqueue(req("w", 10, 1), "w", t0);
-        held.cell.release();
+        held.release();
         st.finalize(held.info.id, t0);
         // The waiter's timeout fires now: it checks its delivery first, under the lock.
         assert!(matches!(st.take_delivery(w), Some(Handoff::Lease(_))));
@@ -735,7 +723,7 @@ mod tests {
             assert!(matches!(st.try_acquire(&req("x", 10, 1), t0), AcquireStep::Reserved));
             st.finish_reservation(st.epoch, Ok(pool), req("x", 10, 1), t0, None).0.unwrap();
         }
-        let ids: Vec<_> = st.leases.iter().map(|r| r.info.id).collect();
+        let ids: Vec<_> = st.leases.iter().map(|r| r.cell.info.id).collect();
         assert_eq!(ids[0], a.info.id);
         let mut totals = Vec::new();
         for id in ids {
@@ -768,12 +756,12 @@ mod tests {
         assert!(matches!(effects.events.iter().collect::<Vec<_>>().as_slice(), [Event::SoftExpired { .. }]));
         let (effects, _) = st.checker_pass(3, t0 + secs(7));
         assert!(effects.events.is_empty(), "soft expiry is logged once");
-        assert_eq!(lease_state(&g.cell, t0 + secs(7)), LeaseState::InGrace);
+        assert_eq!(lease_state(&g, t0 + secs(7)), LeaseState::InGrace);
         // Hard expiry: revoked, pool retired, growth reserved back to desired.
         let (effects, build) = st.checker_pass(3, t0 + secs(10));
         assert_eq!(effects.retire, vec![(1, RetireReason::Expired)]);
         assert_eq!(effects.ended.len(), 1);
-        assert_eq!(g.cell.status(), Status::Revoked);
+        assert_eq!(g.status(), Status::Revoked);
         assert_eq!(build, 1);
         st.add_built(st.epoch, vec![9], 0, t0 + secs(10));
         // Shrink to 1: newest idle pools go first, the oldest stays.
@@ -801,7 +789,7 @@ mod tests {
         let g = granted(st.try_acquire(&req("a", 10, 2), t0));
         let hard = st.renew(g.info.id, secs(5), t0 + secs(1)).unwrap();
         assert_eq!(hard, t0 + secs(17));
-        assert_eq!(g.cell.soft_expires_at(), t0 + secs(15));
+        assert_eq!(g.soft_expires_at(), t0 + secs(15));
         assert_eq!(st.renew(g.info.id, secs(5), t0 + secs(17)), Err(Some(Status::Revoked)));
         assert_eq!(st.counters.leases_renewed, 1);
     }
@@ -846,7 +834,7 @@ mod tests {
         let epoch = st.epoch;
         st.enqueue(req("w", 10, 1), "w", t0);
         let effects = st.begin_stop();
-        assert_eq!(g.cell.status(), Status::Stopped);
+        assert_eq!(g.status(), Status::Stopped);
         assert_eq!(effects.woken, vec!["w"]);
         assert_eq!(effects.retire, vec![(1, RetireReason::Stopped)]);
         assert!(matches!(st.try_acquire(&req("c", 10, 1), t0), AcquireStep::NotRunning));
@@ -866,7 +854,7 @@ mod tests {
         let effects = st.end_lease(g.info.id, Status::Broken, t0);
         assert_eq!(effects.retire, vec![(1, RetireReason::Broken)]);
         assert!(effects.wake_checker);
-        assert_eq!(g.cell.status(), Status::Broken);
+        assert_eq!(g.status(), Status::Broken);
         assert_eq!(st.counters.pools_retired_broken, 1);
         assert_eq!(st.counters.leases_revoked, 0);
     }

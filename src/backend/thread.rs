@@ -29,7 +29,7 @@ impl Pool {
     /// Builds a pool of `workers_per_pool` threads named `{prefix}-{seq}_{i}`. When a start hook
     /// is configured, waits until it has run on every worker: a hook that panics or overruns
     /// `start_timeout` makes creation fail, so a pool is never handed out half-initialized.
-    pub(crate) fn create(config: &Config, seq: u64) -> Result<Arc<Pool>, String> {
+    pub(crate) fn create(config: &Config, seq: u64) -> Result<Pool, String> {
         let workers = config.workers_per_pool;
         let handles = Arc::new(Mutex::new(Vec::with_capacity(workers)));
         let (exit_tx, exits) = channel::unbounded();
@@ -71,12 +71,12 @@ impl Pool {
                 log::error!(target: &log_target, "a pool job panicked outside its guard: {}", panic_message(&*p));
             });
         let rayon = builder.build().map_err(|e| format!("could not spawn pool threads: {e}"))?;
-        let pool = Arc::new(Pool {
+        let pool = Pool {
             seq,
             rayon: RwLock::new(Some(rayon)),
             threads: Mutex::new(Threads { handles: std::mem::take(&mut *handles.lock()), exits_seen: 0 }),
             exits,
-        });
+        };
         if waits_for_hooks {
             let deadline = Instant::now() + config.thread.start_timeout;
             for _ in 0..workers {
