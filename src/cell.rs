@@ -70,7 +70,7 @@ pub(crate) struct LeaseCell<P> {
     word: AtomicU64,
     /// Keeps the read-mostly fields below off the hot word's cache line (padding rather than
     /// `CachePadded`, whose 128-byte alignment would make every lease an aligned allocation).
-    _pad: [u8; 120],
+    _pad: [u8; 56],
     /// The status `end` set (0 while not ended): what a task about to run reads, off the hot line.
     ended: AtomicU8,
     origin: Instant,
@@ -99,7 +99,7 @@ impl<P> LeaseCell<P> {
     pub(crate) fn new(origin: Instant, info: LeaseInfo, pool: P, soft: Instant, hard: Instant) -> LeaseCell<P> {
         let cell = LeaseCell {
             word: AtomicU64::new(Status::Active as u64),
-            _pad: [0; 120],
+            _pad: [0; 56],
             ended: AtomicU8::new(0),
             origin,
             soft_nanos: AtomicU64::new(0),

@@ -130,10 +130,7 @@ impl ExecutorLease {
     /// Extends both deadlines by `extra`. Works while the lease is active, in grace or draining;
     /// the checker honours the new deadline. Returns the new hard expiry.
     pub fn renew(&self, extra: Duration) -> Result<Instant, LeaseError> {
-        match self.inner.manager() {
-            Some(shared) => shared.renew(&self.inner, extra),
-            None => Err(LeaseError::ManagerStopped { lease_id: self.id() }),
-        }
+        self.inner.manager().renew(&self.inner, extra)
     }
 
     /// Releases the lease (also done by `Drop`). Harmless when already released or revoked.
@@ -142,9 +139,7 @@ impl ExecutorLease {
     }
 
     fn release_now(&self) {
-        if let Some(shared) = self.inner.manager() {
-            shared.release(&self.inner);
-        }
+        self.inner.manager().release(&self.inner);
     }
 }
 
@@ -184,9 +179,9 @@ pub(crate) fn refusal(lease_id: LeaseId, status: Status) -> LeaseError {
 }
 
 impl LeaseCell<Arc<ManagedPool>> {
-    /// The manager, unless it is gone (then every lease is stopped anyway).
-    pub(crate) fn manager(&self) -> Option<Arc<Shared>> {
-        self.pool.manager.upgrade()
+    /// The manager that granted this lease.
+    pub(crate) fn manager(&self) -> &Arc<Shared> {
+        &self.pool.manager
     }
 }
 
@@ -196,15 +191,11 @@ where
     T: Send + 'static,
 {
     if Instant::now() >= lease.hard_expires_at() && lease.status() == Status::Active {
-        if let Some(shared) = lease.manager() {
-            shared.end_lease(lease.info.id, Status::Revoked);
-        }
+        lease.manager().end_lease(lease.info.id, Status::Revoked);
     }
     if let Err((status, finalize)) = lease.enter() {
         if finalize {
-            if let Some(shared) = lease.manager() {
-                shared.finalize(lease.info.id);
-            }
+            lease.manager().finalize(lease.info.id);
         }
         return Err(refusal(lease.info.id, status));
     }
@@ -236,9 +227,7 @@ impl TaskOwner for LeaseCell<Arc<ManagedPool>> {
         };
         counter.fetch_add(1, Relaxed);
         if self.leave() {
-            if let Some(shared) = self.manager() {
-                shared.finalize(self.info.id);
-            }
+            self.manager().finalize(self.info.id);
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{
     AtomicBool, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -40,13 +40,16 @@ pub(crate) type ManagerState = State<Arc<ManagedPool>, Signal>;
 /// the holder's `ExecutorLease`, its proxies and its tasks.
 pub(crate) type LeaseRef = Arc<LeaseCell<Arc<ManagedPool>>>;
 
-/// A pool as the manager hands it out: the backend pool plus what its leases' tasks need for
-/// accounting (the task counters) and for finalizing a drained lease (the manager, weakly, so
-/// that pools never keep a manager alive).
+/// A pool as the manager hands it out: the backend pool plus what its leases need to account
+/// for tasks and to reach the manager (release, finalize, renew) without another allocation.
+///
+/// The manager's state holds these only while running (`stop` clears it) and the list of
+/// retired pools holds the bare `Pool`, so the `Arc<Shared>` here never forms a cycle that
+/// outlives a stop.
 pub(crate) struct ManagedPool {
-    pub(crate) pool: Pool,
+    pub(crate) pool: Arc<Pool>,
     pub(crate) tasks: Arc<TaskCounters>,
-    pub(crate) manager: Weak<Shared>,
+    pub(crate) manager: Arc<Shared>,
 }
 
 /// How many times `start` tries to build each initial pool before giving up.
@@ -59,13 +62,11 @@ pub(crate) struct Shared {
     /// The checker sleeps on this (with the state lock).
     pub(crate) checker_cv: Condvar,
     pub(crate) tasks: Arc<TaskCounters>,
-    /// This manager, weakly: handed to every pool it creates.
-    me: Weak<Shared>,
     next_pool_seq: AtomicU64,
     /// Serializes start and stop; holds the checker's handle.
     lifecycle: Mutex<Option<JoinHandle<()>>>,
     /// Pools shut down whose threads may still be running work (joined by a graceful stop).
-    retired: Mutex<Vec<Arc<ManagedPool>>>,
+    retired: Mutex<Vec<Arc<Pool>>>,
 }
 
 /// Owns a bounded set of executor pools and hands them out through leases.
@@ -97,7 +98,7 @@ pub struct LeasedExecutorManager {
     handle: Arc<Handle>,
 }
 
-/// The last clone of a manager stops it when dropped. Leases and the checker hold `Shared`
+/// The last clone of a manager stops it when dropped. Leases, pools and the checker hold `Shared`
 /// directly, so they never keep a manager running.
 struct Handle {
     shared: Arc<Shared>,
@@ -117,12 +118,11 @@ impl LeasedExecutorManager {
 
     pub(crate) fn from_config(config: Config) -> Result<Self, ConfigError> {
         let state = State::new(config.max_pools, config.min_pools, Instant::now());
-        let shared = Arc::new_cyclic(|me| Shared {
+        let shared = Arc::new(Shared {
             config,
             state: Mutex::new(state),
             checker_cv: Condvar::new(),
             tasks: Arc::default(),
-            me: me.clone(),
             next_pool_seq: AtomicU64::new(0),
             lifecycle: Mutex::new(None),
             retired: Mutex::new(Vec::new()),
@@ -237,11 +237,12 @@ impl Shared {
     }
 
     /// Builds one pool (outside the lock).
-    pub(crate) fn create_pool(&self) -> Result<Arc<ManagedPool>, String> {
+    pub(crate) fn create_pool(self: &Arc<Self>) -> Result<Arc<ManagedPool>, String> {
         let seq = self.next_pool_seq.fetch_add(1, Relaxed) + 1;
         match Pool::create(&self.config, seq) {
             Ok(pool) => {
-                let pool = Arc::new(ManagedPool { pool, tasks: Arc::clone(&self.tasks), manager: self.me.clone() });
+                let pool =
+                    Arc::new(ManagedPool { pool: Arc::new(pool), tasks: Arc::clone(&self.tasks), manager: Arc::clone(self) });
                 log::info!(target: self.log_target(), "executor created (backend={}, seq={seq}, workers={})", self.config.backend, self.config.workers_per_pool);
                 Ok(pool)
             }
@@ -274,8 +275,8 @@ impl Shared {
                 }
             }
             let mut retired = self.retired.lock();
-            retired.retain(|p| !p.pool.threads_finished());
-            retired.extend(effects.retire.into_iter().map(|(p, _)| p));
+            retired.retain(|p| !p.threads_finished());
+            retired.extend(effects.retire.into_iter().map(|(p, _)| Arc::clone(&p.pool)));
         }
         for signal in &effects.woken {
             signal.served.store(true, Release);
@@ -394,7 +395,7 @@ impl Shared {
         // Join every pool (no short-circuit): each one gets the same overall deadline.
         let mut all_joined = true;
         for pool in &pools {
-            all_joined &= pool.pool.join(deadline);
+            all_joined &= pool.join(deadline);
         }
         all_joined
     }

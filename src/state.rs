@@ -97,7 +97,12 @@ pub(crate) struct Events {
 }
 
 impl Events {
+    /// Records an event, unless no logger can see it (`log::max_level()` is `Off`): building
+    /// events nobody logs would cost the acquire and release paths for nothing.
     pub(crate) fn push(&mut self, event: Event) {
+        if log::max_level() == log::LevelFilter::Off {
+            return;
+        }
         if self.first.is_none() {
             self.first = Some(event);
         } else {
@@ -747,6 +752,7 @@ mod tests {
 
     #[test]
     fn checker_pass_revokes_warns_once_shrinks_newest_and_reserves_growth() {
+        log::set_max_level(log::LevelFilter::Trace); // events are only built when logging is on
         let t0 = Instant::now();
         let mut st = running(4, vec![1, 2, 3], 3, t0);
         let g = granted(st.try_acquire(&req("short", 5, 5), t0));
