@@ -88,34 +88,25 @@ pub(crate) enum Event {
     SoftExpired { info: LeaseInfo, duration: Duration },
 }
 
-/// Log events of one operation. Most operations have exactly one, which is kept inline so the
-/// acquire and release paths do not allocate for it.
+/// Log events of one operation. They are only recorded when a logger can see them
+/// (`log::max_level()` is not `Off`): building events nobody logs would cost the acquire and
+/// release paths an allocation for nothing.
 #[derive(Debug, Default)]
-pub(crate) struct Events {
-    first: Option<Event>,
-    more: Vec<Event>,
-}
+pub(crate) struct Events(Vec<Event>);
 
 impl Events {
-    /// Records an event, unless no logger can see it (`log::max_level()` is `Off`): building
-    /// events nobody logs would cost the acquire and release paths for nothing.
     pub(crate) fn push(&mut self, event: Event) {
-        if log::max_level() == log::LevelFilter::Off {
-            return;
-        }
-        if self.first.is_none() {
-            self.first = Some(event);
-        } else {
-            self.more.push(event);
+        if log::max_level() != log::LevelFilter::Off {
+            self.0.push(event);
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none()
+        self.0.is_empty()
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Event> {
-        self.first.iter().chain(self.more.iter())
+        self.0.iter()
     }
 }
 
