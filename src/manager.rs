@@ -241,8 +241,11 @@ impl Shared {
         let seq = self.next_pool_seq.fetch_add(1, Relaxed) + 1;
         match Pool::create(&self.config, seq) {
             Ok(pool) => {
-                let pool =
-                    Arc::new(ManagedPool { pool: Arc::new(pool), tasks: Arc::clone(&self.tasks), manager: Arc::clone(self) });
+                let pool = Arc::new(ManagedPool {
+                    pool: Arc::new(pool),
+                    tasks: Arc::clone(&self.tasks),
+                    manager: Arc::clone(self),
+                });
                 log::info!(target: self.log_target(), "executor created (backend={}, seq={seq}, workers={})", self.config.backend, self.config.workers_per_pool);
                 Ok(pool)
             }
