@@ -61,7 +61,7 @@ fn acquire(shared: &Shared, gives_up: bool) -> Option<Grant<u32>> {
 }
 
 fn release(shared: &Shared, grant: Grant<u32>) {
-    grant.cell.release();
+    grant.release();
     let effects = shared.lock().unwrap().finalize(grant.info.id, Instant::now());
     wake(effects);
 }
