@@ -72,9 +72,7 @@ fn a_panicking_task_resolves_as_panic_and_the_pool_lives_on() {
 fn handles_wait_with_timeout_report_progress_and_cancel_before_start() {
     let m = started(builder(1).workers_per_pool(1));
     let lease = m.acquire(AcquireOptions::new()).unwrap();
-    let (gate, waiter) = gate();
-    let running = lease.executor().submit(move || waiter.pass()).unwrap();
-    gate.wait_started();
+    let (gate, running) = occupy(&lease.executor());
     let queued = lease.executor().submit(|| "never").unwrap();
     assert!(!queued.is_finished());
     let queued = queued.wait_timeout(Duration::from_millis(20)).unwrap_err();
@@ -115,9 +113,7 @@ fn release_with_pending_work_drains_and_counts_are_ready_before_the_result() {
     let m = started(builder(1).workers_per_pool(1));
     let lease = m.acquire(AcquireOptions::new().owner("drainer")).unwrap();
     let exec = lease.executor();
-    let (gate, waiter) = gate();
-    let first = exec.submit(move || waiter.pass()).unwrap();
-    gate.wait_started();
+    let (gate, first) = occupy(&exec);
     let second = exec.submit(|| 2).unwrap();
     drop(lease);
     // Draining: new work refused at once, pool kept out of the idle set.
@@ -153,9 +149,7 @@ fn hard_expiry_revokes_promptly_with_a_long_check_interval() {
     let m = started(builder(2).workers_per_pool(1).lease_grace(Duration::ZERO));
     let lease = m.acquire(AcquireOptions::new().lease_duration(Duration::from_millis(100))).unwrap();
     let seq = lease.pool_seq();
-    let (gate, waiter) = gate();
-    let running = lease.executor().submit(move || waiter.pass()).unwrap();
-    gate.wait_started();
+    let (gate, running) = occupy(&lease.executor());
     let queued = lease.executor().submit(|| "late").unwrap();
     let begin = Instant::now();
     // Time is the subject here: the bound is generous (10 s) for slow CI machines.

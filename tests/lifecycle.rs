@@ -57,9 +57,7 @@ fn stop_wakes_every_waiter_with_not_running() {
 fn stop_revokes_leases_cancels_queued_and_lets_running_finish_without_waiting() {
     let m = started(builder(1).workers_per_pool(1));
     let lease = m.acquire(AcquireOptions::new()).unwrap();
-    let (gate, waiter) = gate();
-    let running = lease.executor().submit(move || waiter.pass()).unwrap();
-    gate.wait_started();
+    let (gate, running) = occupy(&lease.executor());
     let queued = lease.executor().submit(|| 1).unwrap();
     m.stop(); // must return while `running` is still blocked
     assert_eq!(queued.wait(), Err(TaskError::Cancelled), "queued task resolves at stop");
@@ -80,9 +78,7 @@ fn stop_revokes_leases_cancels_queued_and_lets_running_finish_without_waiting() 
 fn graceful_stop_waits_for_running_work_and_joins_threads() {
     let m = started(builder(2).workers_per_pool(1));
     let lease = m.acquire(AcquireOptions::new()).unwrap();
-    let (gate, waiter) = gate();
-    let running = lease.executor().submit(move || waiter.pass()).unwrap();
-    gate.wait_started();
+    let (gate, running) = occupy(&lease.executor());
     // The task is still blocked: the deadline passes and not every thread was joined.
     assert!(!m.stop_graceful(Duration::from_millis(100)));
     gate.open_one();
@@ -147,9 +143,7 @@ fn no_lease_from_a_stopping_manager_under_a_race() {
 fn a_caller_already_waiting_on_a_queued_task_is_woken_by_stop() {
     let m = started(builder(1).workers_per_pool(1));
     let lease = m.acquire(AcquireOptions::new()).unwrap();
-    let (gate, waiter) = gate();
-    let running = lease.executor().submit(move || waiter.pass()).unwrap();
-    gate.wait_started();
+    let (gate, running) = occupy(&lease.executor());
     let queued = lease.executor().submit(|| 1).unwrap();
     let (tx, rx) = crossbeam::channel::bounded(1);
     let (tid_tx, tid_rx) = crossbeam::channel::bounded(1);

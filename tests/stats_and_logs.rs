@@ -57,13 +57,8 @@ fn stats_snapshot_counters_display_and_logs() {
     // A short lease to see soft expiry and revocation in counters and logs.
     let short = m.acquire(AcquireOptions::new().owner("short").lease_duration(Duration::from_millis(30))).unwrap();
     wait_for("revocation", || m.stats().counters.leases_revoked == 1);
-    let (gate, waiter) = gate();
-    let drain = {
-        let h = a.executor().submit(move || waiter.pass()).unwrap();
-        gate.wait_started();
-        drop(a); // release while draining
-        h
-    };
+    let (gate, drain) = occupy(&a.executor());
+    drop(a); // release while draining
     gate.open_one();
     drain.wait().unwrap();
 

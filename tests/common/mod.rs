@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{bounded, Receiver, Sender};
-use leasepool::{LeasedExecutorManager, ManagerBuilder};
+use leasepool::{LeasedExecutor, LeasedExecutorManager, ManagerBuilder, TaskHandle};
 
 /// A small thread manager: `max` pools of 2 workers, one-hour leases, no grace surprises.
 pub fn builder(max: usize) -> ManagerBuilder {
@@ -78,4 +78,13 @@ pub fn current_pool_seq() -> u64 {
     let name = std::thread::current().name().expect("pool threads are named").to_owned();
     let tail = name.rsplit('-').next().unwrap();
     tail.split('_').next().unwrap().parse().unwrap()
+}
+
+/// Occupies one worker of the lease's pool with a task blocked on a gate; returns once the task
+/// is running. Open the gate to let it finish.
+pub fn occupy(exec: &LeasedExecutor) -> (Gate, TaskHandle<()>) {
+    let (gate, waiter) = gate();
+    let running = exec.submit(move || waiter.pass()).expect("the lease accepts work");
+    gate.wait_started();
+    (gate, running)
 }
