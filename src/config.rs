@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::backend::ExecutorBackend;
 use crate::error::ConfigError;
+use crate::interrupt::Interrupt;
 use crate::manager::LeasedExecutorManager;
 
 /// A size signal: the number of "units" of load right now. See
@@ -289,6 +290,7 @@ pub struct AcquireOptions {
     pub(crate) owner: Option<Arc<str>>,
     pub(crate) lease_duration: Option<Duration>,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) interrupt: Option<Interrupt>,
 }
 
 impl AcquireOptions {
@@ -313,6 +315,12 @@ impl AcquireOptions {
     /// Zero means "take a free pool now or time out". Ignored by `try_acquire`.
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
+        self
+    }
+
+    /// Lets another thread make this acquire give up while it waits (see [`Interrupt`]).
+    pub fn interrupt(mut self, interrupt: Interrupt) -> Self {
+        self.interrupt = Some(interrupt);
         self
     }
 

@@ -88,6 +88,9 @@ pub enum AcquireError {
         /// The rejected duration.
         duration: Duration,
     },
+    /// The acquire was interrupted through its [`Interrupt`](crate::Interrupt) while it waited.
+    #[error("the acquire was interrupted before a pool was free")]
+    Interrupted,
     /// A pool had to be created for this caller and its creation failed.
     #[error("could not create a pool for this lease: {reason}")]
     PoolBroken {

@@ -22,6 +22,7 @@ use crate::cell::{LeaseCell, ReleaseOutcome, Status};
 use crate::checker;
 use crate::config::{AcquireOptions, Config, ManagerBuilder};
 use crate::error::{AcquireError, ConfigError, LeaseError, StartError};
+use crate::interrupt::Interrupt;
 use crate::lease::{refusal, ExecutorLease, LeaseId};
 use crate::state::{AcquireStep, Effects, Event, Grant, Handoff, LeaseInfo, LeaseRequest, Phase, RetireReason, State};
 use crate::stats::{LeaseStats, ManagerStats, TaskCounters};
@@ -32,6 +33,14 @@ use crate::task::panic_message;
 pub(crate) struct WaiterSignal {
     served: AtomicBool,
     cv: Condvar,
+}
+
+impl WaiterSignal {
+    /// Marks the waiter served and wakes it.
+    pub(crate) fn wake(&self) {
+        self.served.store(true, Release);
+        self.cv.notify_one();
+    }
 }
 
 pub(crate) type Signal = Arc<WaiterSignal>;
@@ -282,8 +291,7 @@ impl Shared {
             retired.extend(effects.retire.into_iter().map(|(p, _)| Arc::clone(&p.pool)));
         }
         for signal in &effects.woken {
-            signal.served.store(true, Release);
-            signal.cv.notify_one();
+            signal.wake();
         }
         if effects.wake_checker {
             self.checker_cv.notify_one();
@@ -414,6 +422,10 @@ impl Shared {
             return Err(AcquireError::InvalidLeaseDuration { duration: request.duration });
         }
         let deadline = options.timeout.map(|t| start.checked_add(t).unwrap_or_else(far_future));
+        let interrupt = options.interrupt;
+        if interrupt.as_ref().is_some_and(Interrupt::is_fired) {
+            return Err(AcquireError::Interrupted);
+        }
 
         let mut st = self.state.lock();
         match st.try_acquire(&request, start) {
@@ -437,6 +449,10 @@ impl Shared {
 
         let signal: Signal = Arc::new(WaiterSignal { served: AtomicBool::new(false), cv: Condvar::new() });
         let id = st.enqueue(request.clone(), Arc::clone(&signal), start);
+        let _registered = interrupt.as_ref().map(|i| {
+            i.register(self, &signal);
+            ClearOnDrop(i)
+        });
         let mut spun = false;
         loop {
             // A delivery is always checked before giving up, under the same lock that the
@@ -457,6 +473,10 @@ impl Shared {
             if st.phase != Phase::Running {
                 st.abandon(id, false);
                 return Err(AcquireError::NotRunning);
+            }
+            if interrupt.as_ref().is_some_and(Interrupt::is_fired) {
+                st.abandon(id, false);
+                return Err(AcquireError::Interrupted);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 st.abandon(id, true);
@@ -582,6 +602,15 @@ impl Shared {
             counters: st.counters,
             tasks: self.tasks.snapshot(),
         }
+    }
+}
+
+/// Unregisters a waiting acquire from its interrupt when the acquire returns.
+struct ClearOnDrop<'a>(&'a Interrupt);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.clear();
     }
 }
 

@@ -136,3 +136,24 @@ fn waiters_giving_up_never_lose_a_pool() {
     let b = m.try_acquire(AcquireOptions::new()).unwrap();
     assert_ne!(a.pool_seq(), b.pool_seq());
 }
+
+#[test]
+fn an_interrupt_makes_a_queued_acquire_give_up_without_a_lease() {
+    let m = started(builder(1));
+    let held = m.acquire(AcquireOptions::new()).unwrap();
+    let interrupt = leasepool::Interrupt::new();
+    let waiter = {
+        let (m, i) = (m.clone(), interrupt.clone());
+        thread::spawn(move || m.acquire(AcquireOptions::new().interrupt(i)).map(drop))
+    };
+    wait_for("the waiter to queue", || m.stats().waiting == 1);
+    interrupt.fire();
+    assert_eq!(waiter.join().unwrap(), Err(AcquireError::Interrupted));
+    assert_eq!(m.stats().waiting, 0);
+    // Nothing was taken: the held pool goes back to the idle set on release.
+    drop(held);
+    assert_eq!((m.leased_count(), m.available_count()), (0, 1));
+    // A fired interrupt stays fired.
+    let err = m.acquire(AcquireOptions::new().interrupt(interrupt)).unwrap_err();
+    assert_eq!(err, AcquireError::Interrupted);
+}
