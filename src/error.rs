@@ -159,9 +159,46 @@ pub enum TaskError {
         /// What broke the pool.
         reason: String,
     },
-    /// The task could not be submitted at all (only from [`ExecutorLease::run`](crate::ExecutorLease::run)).
+    /// The task could not be submitted: its lease refused it (from
+    /// [`ExecutorLease::run`](crate::ExecutorLease::run), or a grinder batch whose lease expired or
+    /// broke part-way through submission).
     #[error(transparent)]
     Rejected(#[from] LeaseError),
+    /// A grinder job's batch could not get a lease (the manager is not running, a pool could not
+    /// be built, ...).
+    #[error("the job's batch could not get a lease: {0}")]
+    LeaseUnavailable(AcquireError),
+    /// A [`WorkGrinder`](crate::WorkGrinder) did not accept the job.
+    #[error(transparent)]
+    Refused(#[from] GrinderError),
+    /// A grinder job failed for a reason its lease source gave (used by custom
+    /// [`LeaseSource`](crate::LeaseSource) implementations).
+    #[error("{message}")]
+    Source {
+        /// What the lease source said.
+        message: String,
+    },
+}
+
+/// Why a [`WorkGrinder`](crate::WorkGrinder) refused a job at intake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrinderError {
+    /// The grinder was not started (or was stopped).
+    #[error("the WorkGrinder is not started")]
+    NotStarted,
+    /// The grinder is stopping.
+    #[error("the WorkGrinder is stopping")]
+    Stopping,
+    /// The intake queue is at its configured capacity.
+    #[error("the WorkGrinder's intake is full ({capacity} jobs pending)")]
+    IntakeFull {
+        /// The configured intake capacity.
+        capacity: usize,
+    },
+    /// The batching thread died (a bug); stop and restart the grinder.
+    #[error("the WorkGrinder's batching thread crashed; stop and restart it")]
+    Crashed,
 }
 
 impl TaskError {

@@ -68,6 +68,11 @@ impl ExecutorLease {
         ExecutorLease { inner }
     }
 
+    /// The shared lease record.
+    pub(crate) fn cell(&self) -> &LeaseRef {
+        &self.inner
+    }
+
     /// The lease id.
     pub fn id(&self) -> LeaseId {
         self.inner.info.id
@@ -190,6 +195,20 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    enter(lease)?;
+    let (handle, completer) = task_pair(Arc::clone(lease) as Arc<dyn TaskOwner>, 0);
+    if let Err(job) = lease.pool.pool.spawn(move || {
+        completer.run(f);
+    }) {
+        // The pool was shut down between `enter` and here, which only happens after the lease
+        // was ended: running the job here resolves it as cancelled, with accounting.
+        job();
+    }
+    Ok(handle)
+}
+
+/// Checks that the lease takes work and counts one pending task, or says why not.
+fn enter(lease: &LeaseRef) -> Result<(), LeaseError> {
     if Instant::now() >= lease.hard_expires_at() && lease.status() == Status::Active {
         lease.manager().end_lease(lease.info.id, Status::Revoked);
     }
@@ -199,14 +218,35 @@ where
         }
         return Err(refusal(lease.info.id, status));
     }
-    let (handle, completer) = task_pair(Arc::clone(lease) as Arc<dyn TaskOwner>);
     lease.pool.tasks.submitted.fetch_add(1, Relaxed);
-    if let Err(job) = lease.pool.pool.spawn(move || completer.run(f)) {
-        // The pool was shut down between `enter` and here, which only happens after the lease
-        // was ended: running the job here resolves it as cancelled, with accounting.
-        job();
+    Ok(())
+}
+
+/// A pending-task slot taken on a lease (see [`try_enter`]): spawning it runs a job with the
+/// lease's task accounting but without a `TaskHandle` of its own (the job resolves its own
+/// result, as the grinder's items do).
+pub(crate) struct Entered(LeaseRef);
+
+/// Takes one pending-task slot on the lease, or says why the lease refuses work.
+pub(crate) fn try_enter(lease: &LeaseRef) -> Result<Entered, LeaseError> {
+    enter(lease)?;
+    Ok(Entered(Arc::clone(lease)))
+}
+
+impl Entered {
+    /// Runs `job(true)` on the leased pool, or `job(false)` if the lease ended before the job
+    /// started; the job reports how it resolved.
+    pub(crate) fn spawn(self, job: impl FnOnce(bool) -> Resolution + Send + 'static) {
+        let lease = self.0;
+        let pool = Arc::clone(&lease.pool);
+        let run = move || {
+            let resolution = job(lease.ended().is_none());
+            lease.account(resolution, 0);
+        };
+        if let Err(run) = pool.pool.spawn(run) {
+            run();
+        }
     }
-    Ok(handle)
 }
 
 impl TaskOwner for LeaseCell<Arc<ManagedPool>> {
@@ -217,13 +257,13 @@ impl TaskOwner for LeaseCell<Arc<ManagedPool>> {
         }
     }
 
-    fn account(&self, resolution: Resolution) {
+    fn account(&self, resolution: Resolution, _tag: u64) {
         let counters = &self.pool.tasks;
         let counter = match resolution {
             Resolution::Completed => &counters.completed,
             Resolution::Panicked => &counters.panicked,
             Resolution::Cancelled => &counters.cancelled,
-            Resolution::PoolBroken => &counters.broken,
+            Resolution::PoolBroken | Resolution::Failed => &counters.broken,
         };
         counter.fetch_add(1, Relaxed);
         if self.leave() {

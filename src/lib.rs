@@ -49,6 +49,7 @@ mod cell;
 mod checker;
 mod config;
 mod error;
+mod grinder;
 mod interrupt;
 mod lease;
 mod manager;
@@ -58,7 +59,10 @@ mod task;
 
 pub use backend::ExecutorBackend;
 pub use config::{AcquireOptions, ManagerBuilder, SizeProvider, StartHook, ThreadPoolOptions};
-pub use error::{AcquireError, ConfigError, LeaseError, StartError, TaskError};
+pub use error::{AcquireError, ConfigError, GrinderError, LeaseError, StartError, TaskError};
+pub use grinder::{
+    BatchJob, BatchLease, GrinderBuilder, GrinderCounters, GrinderStats, LeaseSource, StopMode, WorkGrinder,
+};
 pub use interrupt::Interrupt;
 pub use lease::{ExecutorLease, LeaseId, LeasedExecutor};
 pub use manager::LeasedExecutorManager;

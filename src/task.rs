@@ -28,6 +28,8 @@ struct Slot<T> {
     finished: AtomicBool,
     done: Condvar,
     owner: Arc<dyn TaskOwner>,
+    /// The owner's name for this task (a grinder item id; unused by leases).
+    tag: u64,
 }
 
 /// How a task resolved, for accounting.
@@ -37,15 +39,18 @@ pub(crate) enum Resolution {
     Panicked,
     Cancelled,
     PoolBroken,
+    /// Resolved with an error that is not the task's own (a grinder batch's lease failure).
+    Failed,
 }
 
 impl Resolution {
-    fn of<T>(outcome: &Result<T, TaskError>) -> Resolution {
+    pub(crate) fn of<T>(outcome: &Result<T, TaskError>) -> Resolution {
         match outcome {
             Ok(_) => Resolution::Completed,
             Err(TaskError::Panicked { .. }) => Resolution::Panicked,
             Err(TaskError::PoolBroken { .. }) => Resolution::PoolBroken,
-            Err(_) => Resolution::Cancelled,
+            Err(TaskError::Cancelled) => Resolution::Cancelled,
+            Err(_) => Resolution::Failed,
         }
     }
 }
@@ -56,8 +61,8 @@ pub(crate) trait TaskOwner: Send + Sync {
     /// Checked right before the task would run: an outcome that replaces running it (the lease
     /// was revoked or stopped: cancelled; its pool broke: pool broken).
     fn refuse(&self) -> Option<TaskError>;
-    /// The task resolved this way (ran, panicked, or never ran).
-    fn account(&self, resolution: Resolution);
+    /// The task tagged `tag` resolved this way (ran, panicked, or never ran).
+    fn account(&self, resolution: Resolution, tag: u64);
     /// A waiter is about to sleep on this queued task: resolve it (`settle_if_refused`) if the
     /// owner starts refusing work.
     fn watch(&self, task: Weak<dyn QueuedTask>);
@@ -89,12 +94,13 @@ pub(crate) struct Completer<T> {
 }
 
 /// A fresh queued task: the handle for the caller and the completer for the job.
-pub(crate) fn task_pair<T>(owner: Arc<dyn TaskOwner>) -> (TaskHandle<T>, Completer<T>) {
+pub(crate) fn task_pair<T>(owner: Arc<dyn TaskOwner>, tag: u64) -> (TaskHandle<T>, Completer<T>) {
     let slot = Arc::new(Slot {
         stage: Mutex::new(Stage::Queued),
         finished: AtomicBool::new(false),
         done: Condvar::new(),
         owner,
+        tag,
     });
     (TaskHandle { slot: Arc::clone(&slot) }, Completer { slot: Some(slot) })
 }
@@ -107,6 +113,8 @@ pub(crate) trait QueuedTask: Send + Sync {
     fn settle_if_refused(&self) -> bool;
     /// Whether the task is still waiting to start.
     fn is_queued(&self) -> bool;
+    /// Resolves the task as cancelled if it has not started; returns whether it did.
+    fn cancel(&self) -> bool;
 }
 
 impl<T: Send> QueuedTask for Slot<T> {
@@ -116,6 +124,10 @@ impl<T: Send> QueuedTask for Slot<T> {
 
     fn is_queued(&self) -> bool {
         matches!(*self.stage.lock(), Stage::Queued)
+    }
+
+    fn cancel(&self) -> bool {
+        resolve_unstarted(self, TaskError::Cancelled)
     }
 }
 
@@ -131,7 +143,7 @@ fn resolve_unstarted<T>(slot: &Slot<T>, error: TaskError) -> bool {
         *stage = Stage::Running;
     }
     let outcome = Err(error);
-    slot.owner.account(Resolution::of(&outcome));
+    slot.owner.account(Resolution::of(&outcome), slot.tag);
     publish(slot, outcome);
     true
 }
@@ -154,24 +166,52 @@ impl<T> Completer<T> {
 
     /// Runs the job on a pool thread: skip it if it was cancelled; else ask the owner whether it
     /// may run, run it under `catch_unwind`, account for it, and only then publish the outcome.
-    pub(crate) fn run(mut self, f: impl FnOnce() -> T) {
+    pub(crate) fn run(mut self, f: impl FnOnce() -> T) -> Resolution {
         if !self.begin() {
-            return;
+            return Resolution::Cancelled;
         }
         let slot = self.slot.take().expect("begin keeps the slot");
         let outcome = match slot.owner.refuse() {
             Some(refusal) => Err(refusal),
             None => catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked { message: panic_message(&*p) }),
         };
-        slot.owner.account(Resolution::of(&outcome));
+        let resolution = Resolution::of(&outcome);
+        slot.owner.account(resolution, slot.tag);
         publish(&slot, outcome);
+        resolution
+    }
+
+    /// Resolves the task with `error` without running it (unless it was cancelled first),
+    /// accounting before publishing.
+    pub(crate) fn fail(mut self, error: TaskError) {
+        if self.begin() {
+            let slot = self.slot.take().expect("begin keeps the slot");
+            let outcome = Err(error);
+            slot.owner.account(Resolution::of(&outcome), slot.tag);
+            publish(&slot, outcome);
+        }
+    }
+
+    /// Whether the task is still queued (not cancelled through its handle).
+    pub(crate) fn is_live(&self) -> bool {
+        self.slot.as_ref().is_some_and(|slot| matches!(*slot.stage.lock(), Stage::Queued))
+    }
+}
+
+impl<T: Send + 'static> Completer<T> {
+    /// Another view of this task, to cancel it while it is still queued.
+    pub(crate) fn as_queued(&self) -> Arc<dyn QueuedTask> {
+        let slot = self.slot.as_ref().expect("completer used after completion");
+        Arc::clone(slot) as Arc<dyn QueuedTask>
     }
 }
 
 impl<T> Drop for Completer<T> {
+    /// A job dropped without running (its pool or batch went away) resolves as cancelled, with
+    /// accounting; a task already claimed by a canceller is left to it.
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            publish(&slot, Err(TaskError::Cancelled));
+            resolve_unstarted(&slot, TaskError::Cancelled);
         }
     }
 }

@@ -1,0 +1,207 @@
+//! Running one batch: lease, submit in order, wait (renewing the lease while jobs progress),
+//! release. Also the per-run control block that a cancelling stop fires.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::interrupt::Interrupt;
+use crate::task::QueuedTask;
+
+use super::source::{BatchJob, BatchLease, LeaseSource};
+use super::{GrinderShared, Item};
+
+/// How often a waiting batch looks at its lease (revocation, renewal) between job completions.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Counts a batch's outstanding jobs down to zero; wakes the batch runner at zero or on cancel.
+pub(crate) struct Latch {
+    remaining: AtomicUsize,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+enum Waited {
+    Done,
+    Cancelled,
+    TimedOut,
+}
+
+impl Latch {
+    fn new(count: usize) -> Latch {
+        Latch { remaining: AtomicUsize::new(count), lock: Mutex::new(()), cv: Condvar::new() }
+    }
+
+    pub(crate) fn count_down(&self) {
+        if self.remaining.fetch_sub(1, SeqCst) == 1 {
+            let _guard = self.lock.lock();
+            self.cv.notify_all();
+        }
+    }
+
+    fn remaining(&self) -> usize {
+        self.remaining.load(SeqCst)
+    }
+
+    fn wait_until(&self, deadline: Instant, control: &RunControl) -> Waited {
+        let mut guard = self.lock.lock();
+        loop {
+            if self.remaining() == 0 {
+                return Waited::Done;
+            }
+            if control.cancelled() {
+                return Waited::Cancelled;
+            }
+            if self.cv.wait_until(&mut guard, deadline).timed_out() {
+                return if self.remaining() == 0 { Waited::Done } else { Waited::TimedOut };
+            }
+        }
+    }
+
+    fn wake(&self) {
+        let _guard = self.lock.lock();
+        self.cv.notify_all();
+    }
+}
+
+/// One run of a grinder (start to stop): what a cancelling stop fires.
+#[derive(Default)]
+pub(crate) struct RunControl {
+    cancel: AtomicBool,
+    pub(crate) interrupt: Interrupt,
+    latches: Mutex<Vec<Weak<Latch>>>,
+}
+
+impl RunControl {
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.load(SeqCst)
+    }
+
+    /// Cancel pending work: in-flight acquires give up, waiting batches stop waiting.
+    pub(crate) fn cancel(&self) {
+        self.cancel.store(true, SeqCst);
+        self.interrupt.fire();
+        let latches: Vec<_> = self.latches.lock().iter().filter_map(Weak::upgrade).collect();
+        for latch in latches {
+            latch.wake();
+        }
+    }
+
+    fn watch(&self, latch: &Arc<Latch>) {
+        let mut latches = self.latches.lock();
+        latches.retain(|l| l.strong_count() > 0);
+        latches.push(Arc::downgrade(latch));
+    }
+}
+
+/// Runs one batch to the end (or until a cancelling stop). `n` is its batch number.
+pub(crate) fn run_batch<S: LeaseSource>(
+    shared: &Arc<GrinderShared<S>>,
+    items: Vec<Item>,
+    n: u64,
+    control: &RunControl,
+) {
+    let config = &shared.config;
+    let target = config.log_target.as_str();
+    let size = items.len();
+    let started = Instant::now();
+    let owner = format!("{}-batch-{n}", config.owner_prefix);
+    log::info!(target: target, "processing batch (batch_id={n}, size={size}, lease_seconds={:.3})", config.lease_duration.as_secs_f64());
+    shared.batch_started(size);
+
+    let latch = Arc::new(Latch::new(size));
+    control.watch(&latch);
+    let queued: Vec<Arc<dyn QueuedTask>> = items.iter().map(|i| i.task.as_queued()).collect();
+    let mut jobs = items.into_iter().map(|item| {
+        let job = BatchJob { task: Some(item.task), latch: Arc::clone(&latch) };
+        (item.id, item.owner, job)
+    });
+
+    let lease = match shared.source.acquire_batch_lease(&owner, config.lease_duration, &control.interrupt) {
+        Ok(lease) => lease,
+        Err(error) => {
+            if control.cancelled() {
+                log::info!(target: target, "cancelled batch (batch_id={n}) before it got a lease");
+            } else {
+                log::error!(target: target, "batch failed (batch_id={n}): could not get a lease: {error}");
+            }
+            jobs.for_each(|(_, _, job)| job.fail(error.clone()));
+            shared.batch_finished(size, started.elapsed());
+            return;
+        }
+    };
+
+    while let Some((id, item_owner, job)) = jobs.next() {
+        if let Err((error, job)) = lease.submit(job) {
+            log::error!(
+                target: target,
+                "failed to submit a work item (batch_id={n}, work_id={id}, owner={}): {error}",
+                item_owner.as_deref().unwrap_or("-")
+            );
+            job.fail(error.clone());
+            jobs.by_ref().for_each(|(_, _, job)| job.fail(error.clone()));
+            break;
+        }
+    }
+
+    let cancelled = wait_for_batch(shared, &lease, &latch, &queued, n, control);
+    drop(lease); // releases (or drains, if jobs are still running)
+    if cancelled {
+        log::info!(target: target, "cancelled batch (batch_id={n})");
+    } else {
+        log::info!(target: target, "finished batch (batch_id={n}, size={size}, seconds={:.3})", started.elapsed().as_secs_f64());
+    }
+    shared.batch_finished(size, started.elapsed());
+}
+
+/// Waits for the batch's jobs. Renews the lease (when enabled) as its soft expiry nears, as long
+/// as jobs finished since the previous renewal; cancels the jobs not started yet if the lease is
+/// revoked or the grinder is stopped with cancel. Returns whether the wait was cancelled.
+fn wait_for_batch<S: LeaseSource>(
+    shared: &GrinderShared<S>,
+    lease: &S::Lease,
+    latch: &Latch,
+    queued: &[Arc<dyn QueuedTask>],
+    n: u64,
+    control: &RunControl,
+) -> bool {
+    let config = &shared.config;
+    let target = config.log_target.as_str();
+    let mut progress_mark = latch.remaining();
+    let mut revoked = false;
+    loop {
+        let now = Instant::now();
+        let renew_at = lease
+            .soft_expires_at()
+            .filter(|_| config.renew_leases)
+            .map(|soft| soft.checked_sub(config.lease_duration / 5).unwrap_or(soft));
+        let deadline = renew_at.map_or(now + TICK, |at| at.min(now + TICK)).max(now);
+        match latch.wait_until(deadline, control) {
+            Waited::Done => return false,
+            Waited::Cancelled => {
+                let n_cancelled = queued.iter().filter(|q| q.cancel()).count();
+                log::debug!(target: target, "batch {n}: {n_cancelled} jobs not started were cancelled by stop");
+                return true;
+            }
+            Waited::TimedOut => {}
+        }
+        if !revoked && lease.is_revoked() {
+            revoked = true;
+            let n_cancelled = queued.iter().filter(|q| q.cancel()).count();
+            log::warn!(target: target, "batch {n} lost its lease (revoked); {n_cancelled} jobs not started were cancelled");
+        }
+        if !revoked && renew_at.is_some_and(|at| Instant::now() >= at) {
+            let remaining = latch.remaining();
+            if remaining < progress_mark && lease.renew(config.lease_duration) {
+                log::info!(
+                    target: target,
+                    "renewed the lease of batch {n} by {:.3}s ({remaining} jobs still to finish)",
+                    config.lease_duration.as_secs_f64()
+                );
+                progress_mark = remaining;
+            }
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! [`WorkGrinder`]: collects many small jobs from any thread and runs them in batches, each batch
+//! under one lease.
+//!
+//! A batch is formed when the pending jobs reach `batch_size_threshold`, when the oldest has
+//! waited `max_wait`, or when the grinder is stopping; it takes *all* pending jobs (so batches can
+//! be larger than the threshold). Batches run one at a time unless `max_concurrent_batches` says
+//! otherwise (each concurrent batch holds its own lease). Every job gets its own outcome.
+
+mod batch;
+mod source;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{ConfigError, GrinderError, TaskError};
+use crate::task::{panic_message, task_pair, Completer, QueuedTask, Resolution, TaskHandle, TaskOwner};
+
+use batch::{run_batch, RunControl};
+use source::ErasedJob;
+pub use source::{BatchJob, BatchLease, LeaseSource};
+
+/// The validated grinder configuration.
+#[derive(Debug, Clone)]
+struct GrinderConfig {
+    batch_size_threshold: usize,
+    max_wait: Duration,
+    lease_duration: Duration,
+    owner_prefix: String,
+    intake_capacity: Option<usize>,
+    max_concurrent_batches: usize,
+    renew_leases: bool,
+    log_target: String,
+}
+
+/// How [`WorkGrinder::stop`] treats jobs that have not run yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopMode {
+    /// Run every queued job (ignoring threshold and max wait) and deliver its real result. With a
+    /// deadline, whatever has not finished by then is cancelled as in [`StopMode::Cancel`].
+    Drain {
+        /// How long to drain before cancelling the rest; `None` waits as long as it takes.
+        deadline: Option<Duration>,
+    },
+    /// Resolve queued jobs as cancelled at once, abandon an in-flight acquire, cancel the jobs of
+    /// a running batch that have not started; running jobs finish in the background and their
+    /// lease drains.
+    Cancel,
+}
+
+/// Builds a [`WorkGrinder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use leasepool::{LeasedExecutorManager, WorkGrinder};
+///
+/// let manager = LeasedExecutorManager::builder().max_pools(2).build()?;
+/// let grinder = WorkGrinder::builder(manager)
+///     .batch_size_threshold(100)
+///     .max_wait(Duration::from_millis(20))
+///     .build()?;
+/// assert!(WorkGrinder::builder(LeasedExecutorManager::builder().max_pools(1).build()?)
+///     .batch_size_threshold(0)
+///     .build()
+///     .is_err());
+/// # drop(grinder);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub struct GrinderBuilder<S> {
+    source: S,
+    config: GrinderConfig,
+}
+
+impl<S: LeaseSource> GrinderBuilder<S> {
+    /// Pending jobs that trigger a batch at once (default 20, > 0).
+    pub fn batch_size_threshold(mut self, n: usize) -> Self {
+        self.config.batch_size_threshold = n;
+        self
+    }
+
+    /// The longest the oldest pending job waits before a batch is formed (default 10 s, > 0).
+    pub fn max_wait(mut self, d: Duration) -> Self {
+        self.config.max_wait = d;
+        self
+    }
+
+    /// The lease duration requested for each batch (default 60 s, > 0).
+    pub fn lease_duration(mut self, d: Duration) -> Self {
+        self.config.lease_duration = d;
+        self
+    }
+
+    /// Batch leases are owned by `"{prefix}-batch-{n}"` (default `"work-grinder"`).
+    pub fn owner_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.owner_prefix = prefix.into();
+        self
+    }
+
+    /// The most jobs that may be pending; beyond it `enqueue` fails with
+    /// [`GrinderError::IntakeFull`] (default unbounded, > 0).
+    pub fn intake_capacity(mut self, n: usize) -> Self {
+        self.config.intake_capacity = Some(n);
+        self
+    }
+
+    /// How many batches may run at once, each under its own lease (default 1, > 0).
+    pub fn max_concurrent_batches(mut self, n: usize) -> Self {
+        self.config.max_concurrent_batches = n;
+        self
+    }
+
+    /// Whether a batch still running near its lease's soft expiry renews the lease, as long as
+    /// its jobs keep finishing (default `true`).
+    pub fn renew_leases(mut self, on: bool) -> Self {
+        self.config.renew_leases = on;
+        self
+    }
+
+    /// The `log` target of the grinder's records (default `"leasepool::grinder"`).
+    pub fn log_target(mut self, target: impl Into<String>) -> Self {
+        self.config.log_target = target.into();
+        self
+    }
+
+    /// Validates the configuration (threshold, max wait, lease duration, intake capacity and
+    /// concurrency must be > 0) and builds a stopped grinder.
+    pub fn build(self) -> Result<WorkGrinder<S>, ConfigError> {
+        let c = &self.config;
+        let positive = [
+            ("max_wait", !c.max_wait.is_zero()),
+            ("batch_size_threshold", c.batch_size_threshold > 0),
+            ("lease_duration", !c.lease_duration.is_zero()),
+            ("intake_capacity", c.intake_capacity != Some(0)),
+            ("max_concurrent_batches", c.max_concurrent_batches > 0),
+        ];
+        if let Some((field, _)) = positive.into_iter().find(|(_, ok)| !ok) {
+            return Err(ConfigError::MustBePositive { field });
+        }
+        let shared = Arc::new(GrinderShared {
+            source: self.source,
+            config: self.config,
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
+        Ok(WorkGrinder { shared, lifecycle: Mutex::new(None) })
+    }
+}
+
+/// Collects small synchronous jobs from any thread and runs them in batches, one lease per batch.
+///
+/// Every method is safe from every thread (Python's owner-loop rules do not exist here):
+/// `enqueue` returns a [`TaskHandle`] at once, `submit` blocks for the job's result. Each job
+/// resolves on its own — value, its own panic, cancelled, or the batch's lease error — and one
+/// failing job never affects another. Dropping a running grinder stops it with
+/// [`StopMode::Cancel`].
+///
+/// ```
+/// use std::time::Duration;
+/// use leasepool::{LeasedExecutorManager, StopMode, WorkGrinder};
+///
+/// let manager = LeasedExecutorManager::builder().max_pools(1).build()?;
+/// manager.start()?;
+/// let grinder = WorkGrinder::builder(manager.clone())
+///     .batch_size_threshold(4)
+///     .max_wait(Duration::from_millis(10))
+///     .build()?;
+/// grinder.start()?;
+/// let handles: Vec<_> = (0..8u64).map(|i| grinder.enqueue(move || i * i)).collect::<Result<_, _>>()?;
+/// let sum: u64 = handles.into_iter().map(|h| h.wait()).sum::<Result<u64, _>>()?;
+/// assert_eq!(sum, 140);
+/// assert_eq!(grinder.submit(|| "one more")?, "one more");
+/// grinder.stop(StopMode::Drain { deadline: None });
+/// manager.stop();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct WorkGrinder<S: LeaseSource = crate::LeasedExecutorManager> {
+    shared: Arc<GrinderShared<S>>,
+    /// The batching thread of the current run; also serializes start and stop.
+    lifecycle: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What the grinder, its batching thread, its batch runners and its jobs share.
+pub(crate) struct GrinderShared<S> {
+    source: S,
+    config: GrinderConfig,
+    state: Mutex<State>,
+    /// The batching thread sleeps on this.
+    wake: Condvar,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Phase {
+    #[default]
+    Stopped,
+    Running,
+    Stopping(StopMode),
+    /// The batching thread died; only `stop` recovers.
+    Crashed,
+}
+
+/// One queued job.
+pub(crate) struct Item {
+    id: u64,
+    owner: Option<Arc<str>>,
+    submitted_at: Instant,
+    task: Box<dyn ErasedJob>,
+}
+
+#[derive(Default)]
+struct State {
+    phase: Phase,
+    pending: VecDeque<Item>,
+    next_item: u64,
+    batch_no: u64,
+    running_batches: usize,
+    /// The batching thread of the current run has not exited yet.
+    batcher_alive: bool,
+    control: Arc<RunControl>,
+    counters: GrinderCounters,
+}
+
+/// Cumulative grinder counters (they survive restarts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrinderCounters {
+    /// Batches that got past forming (acquired, or failed to acquire).
+    pub batches_run: u64,
+    /// Jobs that returned a value.
+    pub jobs_completed: u64,
+    /// Jobs that panicked.
+    pub jobs_panicked: u64,
+    /// Jobs cancelled (by their handle, by a cancelling stop, or by lease revocation).
+    pub jobs_cancelled: u64,
+    /// Jobs that got their batch's lease error (acquire or submission failed).
+    pub jobs_failed: u64,
+    /// Jobs refused at intake (not started, stopping, intake full).
+    pub jobs_rejected: u64,
+    /// Jobs in batches running right now.
+    pub current_batch_size: usize,
+    /// How long the last finished batch took, from forming to release.
+    pub last_batch_duration: Duration,
+}
+
+/// A snapshot of a grinder: the Python `stats()` fields plus counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrinderStats {
+    /// Started (stays true during a stop, until it finishes).
+    pub started: bool,
+    /// A stop is in progress.
+    pub stopping: bool,
+    /// Jobs queued and not yet in a batch.
+    pub pending: usize,
+    /// As configured.
+    pub batch_size_threshold: usize,
+    /// As configured.
+    pub max_wait: Duration,
+    /// As configured.
+    pub lease_duration: Duration,
+    /// How long the oldest pending job has waited (zero when none, or when not started).
+    pub oldest_wait: Duration,
+    /// Batches running right now.
+    pub running_batches: usize,
+    /// Cumulative counters.
+    pub counters: GrinderCounters,
+}
+
+impl WorkGrinder<crate::LeasedExecutorManager> {
+    /// A builder that leases from `source` (usually a [`LeasedExecutorManager`](crate::LeasedExecutorManager)).
+    pub fn builder<S: LeaseSource>(source: S) -> GrinderBuilder<S> {
+        GrinderBuilder {
+            source,
+            config: GrinderConfig {
+                batch_size_threshold: 20,
+                max_wait: Duration::from_secs(10),
+                lease_duration: Duration::from_secs(60),
+                owner_prefix: "work-grinder".to_owned(),
+                intake_capacity: None,
+                max_concurrent_batches: 1,
+                renew_leases: true,
+                log_target: "leasepool::grinder".to_owned(),
+            },
+        }
+    }
+}
+
+impl<S: LeaseSource> WorkGrinder<S> {
+    /// Spawns the batching thread (`{owner_prefix}-batcher`). A no-op when running. The lease
+    /// source need not be started yet: batches then resolve with its error.
+    pub fn start(&self) -> Result<(), std::io::Error> {
+        let mut thread = self.lifecycle.lock();
+        {
+            let mut st = self.shared.state.lock();
+            if st.phase == Phase::Running {
+                return Ok(());
+            }
+            st.phase = Phase::Running;
+            st.batcher_alive = true;
+            st.control = Arc::new(RunControl::default());
+        }
+        let shared = Arc::clone(&self.shared);
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-batcher", self.shared.config.owner_prefix))
+            .spawn(move || batching_thread(shared));
+        match spawned {
+            Ok(handle) => {
+                *thread = Some(handle);
+                let c = &self.shared.config;
+                log::info!(
+                    target: &c.log_target,
+                    "grinder started (max_wait={:.3}s, threshold={}, lease_seconds={:.3})",
+                    c.max_wait.as_secs_f64(),
+                    c.batch_size_threshold,
+                    c.lease_duration.as_secs_f64()
+                );
+                Ok(())
+            }
+            Err(e) => {
+                let mut st = self.shared.state.lock();
+                st.phase = Phase::Stopped;
+                st.batcher_alive = false;
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops the grinder (see [`StopMode`]) and joins its threads. Always leaves a stopped,
+    /// restartable grinder. A no-op when not started.
+    pub fn stop(&self, mode: StopMode) {
+        let mut thread = self.lifecycle.lock();
+        let (dropped, control) = {
+            let mut st = self.shared.state.lock();
+            if st.phase == Phase::Stopped {
+                return;
+            }
+            st.phase = Phase::Stopping(mode);
+            let dropped: Vec<Item> = if mode == StopMode::Cancel { st.pending.drain(..).collect() } else { Vec::new() };
+            (dropped, Arc::clone(&st.control))
+        };
+        self.shared.wake.notify_all();
+        if mode == StopMode::Cancel {
+            control.cancel();
+        }
+        for item in dropped {
+            item.task.fail(TaskError::Cancelled);
+        }
+        if let Some(handle) = thread.take() {
+            if let StopMode::Drain { deadline: Some(deadline) } = mode {
+                let finished = self.shared.wait_stopped(Instant::now() + deadline);
+                if !finished {
+                    log::warn!(target: &self.shared.config.log_target, "drain deadline passed; cancelling the rest");
+                    self.escalate_to_cancel(&control);
+                }
+            }
+            if handle.join().is_err() {
+                log::error!(target: &self.shared.config.log_target, "the batching thread panicked");
+            }
+        }
+        let leftovers: Vec<Item> = {
+            let mut st = self.shared.state.lock();
+            st.phase = Phase::Stopped;
+            st.pending.drain(..).collect()
+        };
+        for item in leftovers {
+            item.task.fail(TaskError::Cancelled);
+        }
+        log::info!(target: &self.shared.config.log_target, "grinder stopped");
+    }
+
+    fn escalate_to_cancel(&self, control: &RunControl) {
+        let dropped: Vec<Item> = {
+            let mut st = self.shared.state.lock();
+            st.phase = Phase::Stopping(StopMode::Cancel);
+            st.pending.drain(..).collect()
+        };
+        self.shared.wake.notify_all();
+        control.cancel();
+        for item in dropped {
+            item.task.fail(TaskError::Cancelled);
+        }
+    }
+
+    /// Queues `f` and returns its handle at once.
+    pub fn enqueue<T, F>(&self, f: F) -> Result<TaskHandle<T>, GrinderError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.enqueue_inner(None, f)
+    }
+
+    /// Like [`enqueue`](Self::enqueue), with an owner label shown in the grinder's logs.
+    pub fn enqueue_as<T, F>(&self, owner: impl Into<Arc<str>>, f: F) -> Result<TaskHandle<T>, GrinderError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.enqueue_inner(Some(owner.into()), f)
+    }
+
+    /// Queues `f` and blocks for its result.
+    pub fn submit<T, F>(&self, f: F) -> Result<T, TaskError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.enqueue(f)?.wait()
+    }
+
+    /// Like [`submit`](Self::submit), with an owner label shown in the grinder's logs.
+    pub fn submit_as<T, F>(&self, owner: impl Into<Arc<str>>, f: F) -> Result<T, TaskError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.enqueue_as(owner, f)?.wait()
+    }
+
+    fn enqueue_inner<T, F>(&self, owner: Option<Arc<str>>, f: F) -> Result<TaskHandle<T>, GrinderError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let shared = &self.shared;
+        let mut st = shared.state.lock();
+        let refusal = match st.phase {
+            Phase::Running => shared
+                .config
+                .intake_capacity
+                .filter(|&cap| st.pending.len() >= cap)
+                .map(|capacity| GrinderError::IntakeFull { capacity }),
+            Phase::Stopped => Some(GrinderError::NotStarted),
+            Phase::Stopping(_) => Some(GrinderError::Stopping),
+            Phase::Crashed => Some(GrinderError::Crashed),
+        };
+        if let Some(refusal) = refusal {
+            st.counters.jobs_rejected += 1;
+            return Err(refusal);
+        }
+        st.next_item += 1;
+        let id = st.next_item;
+        let (handle, completer) = task_pair(Arc::clone(shared) as Arc<dyn TaskOwner>, id);
+        let wake = st.pending.len() + 1 == shared.config.batch_size_threshold || st.pending.is_empty();
+        st.pending.push_back(Item {
+            id,
+            owner: owner.clone(),
+            submitted_at: Instant::now(),
+            task: Box::new(Typed { completer, f }),
+        });
+        let pending = st.pending.len();
+        drop(st);
+        if wake {
+            shared.wake.notify_one();
+        }
+        log::debug!(target: &shared.config.log_target, "item queued (work_id={id}, owner={}, pending={pending})", owner.as_deref().unwrap_or("-"));
+        Ok(handle)
+    }
+
+    /// A snapshot of the grinder.
+    pub fn stats(&self) -> GrinderStats {
+        let c = &self.shared.config;
+        let st = self.shared.state.lock();
+        let started = st.phase != Phase::Stopped;
+        GrinderStats {
+            started,
+            stopping: matches!(st.phase, Phase::Stopping(_)),
+            pending: st.pending.len(),
+            batch_size_threshold: c.batch_size_threshold,
+            max_wait: c.max_wait,
+            lease_duration: c.lease_duration,
+            oldest_wait: st.pending.front().filter(|_| started).map_or(Duration::ZERO, |i| i.submitted_at.elapsed()),
+            running_batches: st.running_batches,
+            counters: st.counters,
+        }
+    }
+}
+
+impl<S: LeaseSource> Drop for WorkGrinder<S> {
+    fn drop(&mut self) {
+        self.stop(StopMode::Cancel);
+    }
+}
+
+impl<S: LeaseSource> fmt::Debug for WorkGrinder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkGrinder").field("stats", &self.stats()).finish()
+    }
+}
+
+impl<S> GrinderShared<S> {
+    fn batch_started(&self, size: usize) {
+        let mut st = self.state.lock();
+        st.counters.batches_run += 1;
+        st.counters.current_batch_size += size;
+    }
+
+    fn batch_finished(&self, size: usize, took: Duration) {
+        let mut st = self.state.lock();
+        st.counters.current_batch_size -= size;
+        st.counters.last_batch_duration = took;
+        st.running_batches -= 1;
+        drop(st);
+        self.wake.notify_all();
+    }
+
+    /// Waits until the batching thread has exited, or `deadline`; returns whether it has.
+    fn wait_stopped(&self, deadline: Instant) -> bool {
+        let mut st = self.state.lock();
+        while st.batcher_alive {
+            if self.wake.wait_until(&mut st, deadline).timed_out() {
+                return !st.batcher_alive;
+            }
+        }
+        true
+    }
+}
+
+impl<S: Send + Sync> TaskOwner for GrinderShared<S> {
+    fn refuse(&self) -> Option<TaskError> {
+        None
+    }
+
+    fn account(&self, resolution: Resolution, tag: u64) {
+        let mut st = self.state.lock();
+        let c = &mut st.counters;
+        match resolution {
+            Resolution::Completed => c.jobs_completed += 1,
+            Resolution::Panicked => c.jobs_panicked += 1,
+            Resolution::Cancelled => c.jobs_cancelled += 1,
+            Resolution::PoolBroken | Resolution::Failed => c.jobs_failed += 1,
+        }
+        if resolution != Resolution::Cancelled {
+            return;
+        }
+        // A job cancelled through its handle while still pending leaves the queue at once.
+        let removed = st.pending.iter().position(|i| i.id == tag).and_then(|at| st.pending.remove(at));
+        drop(st);
+        if let Some(item) = removed {
+            log::debug!(target: &self.config.log_target, "cancelled pending item removed (work_id={})", item.id);
+            // Dropped outside the lock: the job's closure is user code.
+            drop(item);
+        }
+    }
+
+    fn watch(&self, _task: std::sync::Weak<dyn QueuedTask>) {}
+}
+
+/// A job with its result type.
+struct Typed<T, F> {
+    completer: Completer<T>,
+    f: F,
+}
+
+impl<T: Send + 'static, F: FnOnce() -> T + Send + 'static> ErasedJob for Typed<T, F> {
+    fn run(self: Box<Self>) -> Resolution {
+        let Typed { completer, f } = *self;
+        completer.run(f)
+    }
+
+    fn fail(self: Box<Self>, error: TaskError) {
+        self.completer.fail(error);
+    }
+
+    fn is_live(&self) -> bool {
+        self.completer.is_live()
+    }
+
+    fn as_queued(&self) -> Arc<dyn QueuedTask> {
+        self.completer.as_queued()
+    }
+}
+
+/// The batching thread: forms batches and runs them (inline, or on runner threads when more
+/// than one may run at once). A panic here is a bug; it is logged, pending jobs are cancelled and
+/// further intake fails fast until `stop`.
+fn batching_thread<S: LeaseSource>(shared: Arc<GrinderShared<S>>) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| batching_loop(&shared)));
+    shared.state.lock().batcher_alive = false;
+    shared.wake.notify_all();
+    if let Err(p) = outcome {
+        log::error!(target: &shared.config.log_target, "grinder loop crashed: {}", panic_message(&*p));
+        let dropped: Vec<Item> = {
+            let mut st = shared.state.lock();
+            if st.phase == Phase::Running {
+                st.phase = Phase::Crashed;
+            }
+            st.pending.drain(..).collect()
+        };
+        for item in dropped {
+            item.task.fail(TaskError::Cancelled);
+        }
+    }
+}
+
+fn batching_loop<S: LeaseSource>(shared: &Arc<GrinderShared<S>>) {
+    let config = &shared.config;
+    let mut runners: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        let (batch, control) = {
+            let mut st = shared.state.lock();
+            loop {
+                let stopping = matches!(st.phase, Phase::Stopping(_));
+                let room = st.running_batches < config.max_concurrent_batches;
+                if stopping && st.pending.is_empty() && st.running_batches == 0 {
+                    drop(st);
+                    for runner in runners {
+                        let _ = runner.join();
+                    }
+                    return;
+                }
+                if let Some(oldest) = st.pending.front().map(|i| i.submitted_at) {
+                    let waited = oldest.elapsed();
+                    let due = stopping || st.pending.len() >= config.batch_size_threshold || waited >= config.max_wait;
+                    if due && room {
+                        break;
+                    }
+                    if !due {
+                        let deadline = Instant::now() + (config.max_wait - waited);
+                        shared.wake.wait_until(&mut st, deadline);
+                        continue;
+                    }
+                }
+                shared.wake.wait(&mut st);
+            }
+            let items: Vec<Item> = st.pending.drain(..).collect();
+            (items, Arc::clone(&st.control))
+        };
+        // Jobs cancelled through their handle before the batch formed are never run.
+        let (live, dead): (Vec<Item>, Vec<Item>) = batch.into_iter().partition(|i| i.task.is_live());
+        drop(dead);
+        if live.is_empty() {
+            continue;
+        }
+        let n = {
+            let mut st = shared.state.lock();
+            st.batch_no += 1;
+            st.running_batches += 1;
+            st.batch_no
+        };
+        if config.max_concurrent_batches == 1 {
+            run_batch(shared, live, n, &control);
+        } else {
+            runners.retain(|r| !r.is_finished());
+            let (runner_shared, control) = (Arc::clone(shared), Arc::clone(&control));
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-batch-{n}", config.owner_prefix))
+                .spawn(move || run_batch(&runner_shared, live, n, &control));
+            match spawned {
+                Ok(handle) => runners.push(handle),
+                Err(e) => {
+                    // The batch's jobs were dropped with the closure: they resolved as cancelled.
+                    log::error!(target: &config.log_target, "batch failed (batch_id={n}): could not spawn a runner: {e}");
+                    shared.state.lock().running_batches -= 1;
+                }
+            }
+        }
+    }
+}
