@@ -176,7 +176,7 @@ fn wait_for_batch<S: LeaseSource>(
         let renew_at = lease
             .soft_expires_at()
             .filter(|_| config.renew_leases)
-            .map(|soft| soft.checked_sub(config.lease_duration / 5).unwrap_or(soft));
+            .map(|soft| soft.checked_sub(config.lease_duration / 2).unwrap_or(soft));
         let deadline = renew_at.map_or(now + TICK, |at| at.min(now + TICK)).max(now);
         match latch.wait_until(deadline, control) {
             Waited::Done => return false,
