@@ -454,7 +454,7 @@ fn a_long_batch_renews_its_lease_while_jobs_progress() {
     assert_eq!(c.leases_revoked, 0);
 
     let not_renewed = run(false);
-    assert!(not_renewed.iter().any(|o| *o == Err(TaskError::Cancelled)), "{not_renewed:?}");
+    assert!(not_renewed.contains(&Err(TaskError::Cancelled)), "{not_renewed:?}");
     assert_eq!(m.stats().counters.leases_revoked, 1);
 }
 
