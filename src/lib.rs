@@ -30,6 +30,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! For many small jobs from many callers, a [`WorkGrinder`] batches them into leased batches.
+//!
 //! ## Semantics in brief
 //! - **Acquire** serves waiters strictly first-come first-served; a freed pool wakes exactly the
 //!   waiter it is handed to. A waiter that times out never loses a hand-off.
