@@ -12,10 +12,12 @@ mod source;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crossbeam::utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{ConfigError, GrinderError, TaskError};
@@ -148,6 +150,7 @@ impl<S: LeaseSource> GrinderBuilder<S> {
             config: self.config,
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
+            outcomes: JobOutcomes::default(),
         });
         Ok(WorkGrinder { shared, lifecycle: Mutex::new(None) })
     }
@@ -193,6 +196,16 @@ pub(crate) struct GrinderShared<S> {
     state: Mutex<State>,
     /// The batching thread sleeps on this.
     wake: Condvar,
+    /// Job outcomes, counted lock-free by the pool threads that resolve them.
+    outcomes: JobOutcomes,
+}
+
+#[derive(Default)]
+struct JobOutcomes {
+    completed: CachePadded<AtomicU64>,
+    panicked: AtomicU64,
+    cancelled: AtomicU64,
+    failed: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -466,6 +479,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
     /// A snapshot of the grinder.
     pub fn stats(&self) -> GrinderStats {
         let c = &self.shared.config;
+        let o = &self.shared.outcomes;
         let st = self.shared.state.lock();
         let started = st.phase != Phase::Stopped;
         GrinderStats {
@@ -477,7 +491,13 @@ impl<S: LeaseSource> WorkGrinder<S> {
             lease_duration: c.lease_duration,
             oldest_wait: st.pending.front().filter(|_| started).map_or(Duration::ZERO, |i| i.submitted_at.elapsed()),
             running_batches: st.running_batches,
-            counters: st.counters,
+            counters: GrinderCounters {
+                jobs_completed: o.completed.load(Relaxed),
+                jobs_panicked: o.panicked.load(Relaxed),
+                jobs_cancelled: o.cancelled.load(Relaxed),
+                jobs_failed: o.failed.load(Relaxed),
+                ..st.counters
+            },
         }
     }
 }
@@ -528,18 +548,19 @@ impl<S: Send + Sync> TaskOwner for GrinderShared<S> {
     }
 
     fn account(&self, resolution: Resolution, tag: u64) {
-        let mut st = self.state.lock();
-        let c = &mut st.counters;
-        match resolution {
-            Resolution::Completed => c.jobs_completed += 1,
-            Resolution::Panicked => c.jobs_panicked += 1,
-            Resolution::Cancelled => c.jobs_cancelled += 1,
-            Resolution::PoolBroken | Resolution::Failed => c.jobs_failed += 1,
-        }
+        let o = &self.outcomes;
+        let counter = match resolution {
+            Resolution::Completed => &*o.completed,
+            Resolution::Panicked => &o.panicked,
+            Resolution::Cancelled => &o.cancelled,
+            Resolution::PoolBroken | Resolution::Failed => &o.failed,
+        };
+        counter.fetch_add(1, Relaxed);
         if resolution != Resolution::Cancelled {
             return;
         }
         // A job cancelled through its handle while still pending leaves the queue at once.
+        let mut st = self.state.lock();
         let removed = st.pending.iter().position(|i| i.id == tag).and_then(|at| st.pending.remove(at));
         drop(st);
         if let Some(item) = removed {
