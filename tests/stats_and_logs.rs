@@ -95,3 +95,35 @@ fn stats_snapshot_counters_display_and_logs() {
     assert_eq!(soft, 1, "soft expiry is logged once per lease");
     assert!(logs_for("leasepool").is_empty(), "every record uses the configured target");
 }
+
+#[test]
+fn grinder_logs_its_lifecycle_batches_and_queue() {
+    let _ = log::set_logger(&LOGS);
+    log::set_max_level(LevelFilter::Trace);
+    let target = "grinder-log-test";
+    let m = started(builder(1).log_target("grinder-log-test-manager"));
+    let g = leasepool::WorkGrinder::builder(m.clone())
+        .batch_size_threshold(2)
+        .max_wait(Duration::from_secs(3600))
+        .log_target(target)
+        .build()
+        .unwrap();
+    g.start().unwrap();
+    let cancelled = g.enqueue_as("alice", || 0).unwrap();
+    assert!(cancelled.cancel());
+    let a = g.enqueue_as("bob", || 1).unwrap();
+    let b = g.enqueue(|| 2).unwrap();
+    assert_eq!((a.wait(), b.wait()), (Ok(1), Ok(2)));
+    g.stop(leasepool::StopMode::Drain { deadline: None });
+    let logs = logs_for(target);
+    assert!(has(&logs, Level::Info, "grinder started"));
+    assert!(has(&logs, Level::Debug, "item queued"));
+    assert!(has(&logs, Level::Debug, "owner=alice"));
+    assert!(has(&logs, Level::Debug, "cancelled pending item removed"));
+    assert!(has(&logs, Level::Info, "processing batch (batch_id=1, size=2"));
+    assert!(has(&logs, Level::Info, "finished batch (batch_id=1"));
+    assert!(has(&logs, Level::Info, "grinder stopped"));
+    // The batch lease was granted under the grinder's owner label.
+    let manager_logs = logs_for("grinder-log-test-manager");
+    assert!(has(&manager_logs, Level::Info, "owner=work-grinder-batch-1"), "{manager_logs:?}");
+}
