@@ -191,11 +191,6 @@ impl<T> Completer<T> {
             publish(&slot, outcome);
         }
     }
-
-    /// Whether the task is still queued (not cancelled through its handle).
-    pub(crate) fn is_live(&self) -> bool {
-        self.slot.as_ref().is_some_and(|slot| matches!(*slot.stage.lock(), Stage::Queued))
-    }
 }
 
 impl<T: Send + 'static> Completer<T> {

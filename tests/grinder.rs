@@ -42,11 +42,13 @@ struct FakeSource {
     state: Arc<FakeState>,
     fail_submit_at: Option<usize>,
     acquire_error: Option<TaskError>,
+    parallelism: Option<usize>,
 }
 
 struct FakeLease {
     state: Arc<FakeState>,
     fail_submit_at: Option<usize>,
+    parallelism: Option<usize>,
     calls: AtomicUsize,
 }
 
@@ -60,6 +62,7 @@ impl LeaseSource for FakeSource {
         Ok(FakeLease {
             state: Arc::clone(&self.state),
             fail_submit_at: self.fail_submit_at,
+            parallelism: self.parallelism,
             calls: AtomicUsize::new(0),
         })
     }
@@ -74,6 +77,10 @@ impl BatchLease for FakeLease {
         }
         job.run(); // inline: the fake has no threads
         Ok(())
+    }
+
+    fn parallelism(&self) -> Option<usize> {
+        self.parallelism
     }
 }
 
@@ -302,6 +309,29 @@ fn partial_submission_failure_keeps_real_outcomes_for_submitted_jobs() {
     assert_eq!(src.state.submits.load(SeqCst), 2, "nothing is submitted after the failure");
     assert_eq!(src.state.releases.load(SeqCst), 1, "the lease is still released");
     assert_eq!(g.stats().counters.jobs_failed, 2);
+}
+
+#[test]
+fn drain_mode_routes_a_refused_first_drain_job_to_every_job_and_tolerates_a_later_refusal() {
+    for (fail_at, want_ok) in [(1, false), (2, true)] {
+        let src = FakeSource { fail_submit_at: Some(fail_at), parallelism: Some(3), ..Default::default() };
+        let g = WorkGrinder::builder(src.clone()).batch_size_threshold(4).max_wait(HOUR).build().unwrap();
+        g.start().unwrap();
+        let handles: Vec<_> = (0..4).map(|i| g.enqueue(move || i).unwrap()).collect();
+        let outcomes: Vec<_> = handles.into_iter().map(|h| h.wait()).collect();
+        if want_ok {
+            // The first drain job (run inline by the fake) ran all four; the refused second one
+            // must not cancel anything.
+            assert_eq!(outcomes, vec![Ok(0), Ok(1), Ok(2), Ok(3)]);
+        } else {
+            assert!(
+                outcomes.iter().all(|o| *o == Err(TaskError::Source { message: "submit boom".into() })),
+                "{outcomes:?}"
+            );
+        }
+        assert_eq!(src.state.submits.load(SeqCst), fail_at, "no drain job is submitted after a refusal");
+        g.stop(drain());
+    }
 }
 
 #[test]

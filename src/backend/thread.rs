@@ -19,6 +19,7 @@ use crate::task::panic_message;
 /// One rayon thread pool plus the handles needed to join it.
 pub(crate) struct Pool {
     seq: u64,
+    workers: usize,
     /// `None` once shut down: dropping a rayon pool lets its threads finish the queue and exit.
     rayon: RwLock<Option<rayon::ThreadPool>>,
     threads: Mutex<Threads>,
@@ -73,6 +74,7 @@ impl Pool {
         let rayon = builder.build().map_err(|e| format!("could not spawn pool threads: {e}"))?;
         let pool = Pool {
             seq,
+            workers,
             rayon: RwLock::new(Some(rayon)),
             threads: Mutex::new(Threads { handles: std::mem::take(&mut *handles.lock()), exits_seen: 0 }),
             exits,
@@ -90,6 +92,11 @@ impl Pool {
             }
         }
         Ok(pool)
+    }
+
+    /// How many worker threads the pool has.
+    pub(crate) fn threads(&self) -> usize {
+        self.workers
     }
 
     /// The pool's sequence number (the `{seq}` in its thread names).

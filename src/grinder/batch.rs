@@ -10,7 +10,9 @@ use parking_lot::{Condvar, Mutex};
 use crate::interrupt::Interrupt;
 use crate::task::QueuedTask;
 
-use super::source::{BatchJob, BatchLease, LeaseSource};
+use crate::error::TaskError;
+
+use super::source::{BatchJob, BatchLease, BatchQueue, LeaseSource};
 use super::{GrinderShared, Item};
 
 /// How often a waiting batch looks at its lease (revocation, renewal) between job completions.
@@ -30,7 +32,7 @@ enum Waited {
 }
 
 impl Latch {
-    fn new(count: usize) -> Latch {
+    pub(crate) fn new(count: usize) -> Latch {
         Latch { remaining: AtomicUsize::new(count), lock: Mutex::new(()), cv: Condvar::new() }
     }
 
@@ -71,7 +73,7 @@ impl Latch {
 pub(crate) struct RunControl {
     cancel: AtomicBool,
     pub(crate) interrupt: Interrupt,
-    latches: Mutex<Vec<Weak<Latch>>>,
+    batches: Mutex<Vec<Weak<BatchQueue>>>,
 }
 
 impl RunControl {
@@ -83,16 +85,16 @@ impl RunControl {
     pub(crate) fn cancel(&self) {
         self.cancel.store(true, SeqCst);
         self.interrupt.fire();
-        let latches: Vec<_> = self.latches.lock().iter().filter_map(Weak::upgrade).collect();
-        for latch in latches {
-            latch.wake();
+        let batches: Vec<_> = self.batches.lock().iter().filter_map(Weak::upgrade).collect();
+        for batch in batches {
+            batch.latch.wake();
         }
     }
 
-    fn watch(&self, latch: &Arc<Latch>) {
-        let mut latches = self.latches.lock();
-        latches.retain(|l| l.strong_count() > 0);
-        latches.push(Arc::downgrade(latch));
+    fn watch(&self, batch: &Arc<BatchQueue>) {
+        let mut batches = self.batches.lock();
+        batches.retain(|b| b.strong_count() > 0);
+        batches.push(Arc::downgrade(batch));
     }
 }
 
@@ -111,13 +113,8 @@ pub(crate) fn run_batch<S: LeaseSource>(
     log::info!(target: target, "processing batch (batch_id={n}, size={size}, lease_seconds={:.3})", config.lease_duration.as_secs_f64());
     shared.batch_started(size);
 
-    let latch = Arc::new(Latch::new(size));
-    control.watch(&latch);
-    let queued: Vec<Arc<dyn QueuedTask>> = items.iter().map(|i| i.task.as_queued()).collect();
-    let mut jobs = items.into_iter().map(|item| {
-        let job = BatchJob { task: Some(item.task), latch: Arc::clone(&latch) };
-        (item.id, item.owner, job)
-    });
+    let batch = BatchQueue::new(size);
+    control.watch(&batch);
 
     let lease = match shared.source.acquire_batch_lease(&owner, config.lease_duration, &control.interrupt) {
         Ok(lease) => lease,
@@ -127,26 +124,53 @@ pub(crate) fn run_batch<S: LeaseSource>(
             } else {
                 log::error!(target: target, "batch failed (batch_id={n}): could not get a lease: {error}");
             }
-            jobs.for_each(|(_, _, job)| job.fail(error.clone()));
+            items.into_iter().for_each(|item| BatchJob::single(item.task, &batch).fail(error.clone()));
             shared.batch_finished(size, started.elapsed());
             return;
         }
     };
 
-    while let Some((id, item_owner, job)) = jobs.next() {
-        if let Err((error, job)) = lease.submit(job) {
-            log::error!(
-                target: target,
-                "failed to submit a work item (batch_id={n}, work_id={id}, owner={}): {error}",
-                item_owner.as_deref().unwrap_or("-")
-            );
-            job.fail(error.clone());
-            jobs.by_ref().for_each(|(_, _, job)| job.fail(error.clone()));
-            break;
+    // Item by item (a lease without parallelism), the jobs not started yet are reachable through
+    // `queued` for cancellation; in drain mode they are in the batch queue.
+    let mut queued: Vec<Arc<dyn QueuedTask>> = Vec::new();
+    match lease.parallelism() {
+        Some(parallelism) => {
+            for item in items {
+                batch.push(item.task);
+            }
+            for i in 0..parallelism.clamp(1, size) {
+                if let Err((error, job)) = lease.submit(BatchJob::drain(&batch)) {
+                    if i == 0 {
+                        log::error!(target: target, "failed to submit a work item (batch_id={n}, work_id=all, owner=-): {error}");
+                        job.fail(error);
+                    } else {
+                        // Harmless: the drain jobs already accepted run every queued job.
+                        job.discard();
+                    }
+                    break;
+                }
+            }
+        }
+        None => {
+            queued = items.iter().map(|i| i.task.as_queued()).collect();
+            let mut jobs = items.into_iter();
+            while let Some(item) = jobs.next() {
+                if let Err((error, job)) = lease.submit(BatchJob::single(item.task, &batch)) {
+                    log::error!(
+                        target: target,
+                        "failed to submit a work item (batch_id={n}, work_id={}, owner={}): {error}",
+                        item.id,
+                        item.owner.as_deref().unwrap_or("-")
+                    );
+                    job.fail(error.clone());
+                    jobs.by_ref().for_each(|item| BatchJob::single(item.task, &batch).fail(error.clone()));
+                    break;
+                }
+            }
         }
     }
 
-    let cancelled = wait_for_batch(shared, &lease, &latch, &queued, n, control);
+    let cancelled = wait_for_batch(shared, &lease, &batch, &queued, n, control);
     drop(lease); // releases (or drains, if jobs are still running)
     if cancelled {
         log::info!(target: target, "cancelled batch (batch_id={n})");
@@ -162,14 +186,17 @@ pub(crate) fn run_batch<S: LeaseSource>(
 fn wait_for_batch<S: LeaseSource>(
     shared: &GrinderShared<S>,
     lease: &S::Lease,
-    latch: &Latch,
+    batch: &BatchQueue,
     queued: &[Arc<dyn QueuedTask>],
     n: u64,
     control: &RunControl,
 ) -> bool {
     let config = &shared.config;
     let target = config.log_target.as_str();
+    let latch = &batch.latch;
     let mut progress_mark = latch.remaining();
+    let cancel_not_started =
+        || batch.fail_remaining(&TaskError::Cancelled) + queued.iter().filter(|q| q.cancel()).count();
     let mut revoked = false;
     loop {
         let now = Instant::now();
@@ -181,7 +208,7 @@ fn wait_for_batch<S: LeaseSource>(
         match latch.wait_until(deadline, control) {
             Waited::Done => return false,
             Waited::Cancelled => {
-                let n_cancelled = queued.iter().filter(|q| q.cancel()).count();
+                let n_cancelled = cancel_not_started();
                 log::debug!(target: target, "batch {n}: {n_cancelled} jobs not started were cancelled by stop");
                 return true;
             }
@@ -189,7 +216,7 @@ fn wait_for_batch<S: LeaseSource>(
         }
         if !revoked && lease.is_revoked() {
             revoked = true;
-            let n_cancelled = queued.iter().filter(|q| q.cancel()).count();
+            let n_cancelled = cancel_not_started();
             log::warn!(target: target, "batch {n} lost its lease (revoked); {n_cancelled} jobs not started were cancelled");
         }
         if !revoked && renew_at.is_some_and(|at| Instant::now() >= at) {

@@ -9,6 +9,8 @@ use crate::error::{AcquireError, TaskError};
 use crate::interrupt::Interrupt;
 use crate::lease::{try_enter, ExecutorLease};
 use crate::manager::LeasedExecutorManager;
+use crossbeam::queue::SegQueue;
+
 use crate::task::{QueuedTask, Resolution};
 
 use super::batch::Latch;
@@ -35,6 +37,14 @@ pub trait BatchLease: Send + 'static {
     /// of the batch resolve with (jobs already submitted keep their real outcomes).
     fn submit(&self, job: BatchJob) -> Result<(), (TaskError, BatchJob)>;
 
+    /// How many jobs the lease runs at once, if it wants batches as that many *drain* jobs
+    /// instead of one job per item: each drain job runs the batch's items one after another
+    /// from a shared queue, so a batch costs a handful of pool tasks rather than one per item.
+    /// `None` (the default) submits item by item.
+    fn parallelism(&self) -> Option<usize> {
+        None
+    }
+
     /// When the lease's soft expiry is, if it has one (renewal is planned from it).
     fn soft_expires_at(&self) -> Option<Instant> {
         None
@@ -51,46 +61,144 @@ pub trait BatchLease: Send + 'static {
     }
 }
 
-/// One grinder job handed to a [`BatchLease`]: run it exactly once with [`run`](Self::run), on
-/// whatever thread the lease runs work. Dropping it unrun resolves the job as cancelled.
+/// Work handed to a [`BatchLease`]: one grinder job, or (see [`BatchLease::parallelism`]) a
+/// drain job that runs the batch's queued jobs until none is left. Run it exactly once with
+/// [`run`](Self::run), on whatever thread the lease runs work. Dropping it unrun resolves its
+/// job(s) as cancelled.
 pub struct BatchJob {
-    pub(super) task: Option<Box<dyn ErasedJob>>,
-    pub(super) latch: Arc<Latch>,
+    kind: Kind,
+    batch: Arc<BatchQueue>,
+}
+
+enum Kind {
+    Single(Option<Box<dyn ErasedJob>>),
+    Drain { ran: bool },
+}
+
+/// A batch's jobs in drain mode, and the latch that counts every job of the batch down.
+pub(crate) struct BatchQueue {
+    items: SegQueue<Box<dyn ErasedJob>>,
+    pub(crate) latch: Latch,
+}
+
+impl BatchQueue {
+    pub(crate) fn new(size: usize) -> Arc<BatchQueue> {
+        Arc::new(BatchQueue { items: SegQueue::new(), latch: Latch::new(size) })
+    }
+
+    pub(crate) fn push(&self, job: Box<dyn ErasedJob>) {
+        self.items.push(job);
+    }
+
+    /// Resolves every job still queued with `error`; returns how many.
+    pub(crate) fn fail_remaining(&self, error: &TaskError) -> usize {
+        let mut n = 0;
+        while let Some(job) = self.items.pop() {
+            job.fail(error.clone());
+            self.latch.count_down();
+            n += 1;
+        }
+        n
+    }
 }
 
 impl BatchJob {
-    /// Runs the job (its panic is caught and becomes its outcome) and resolves its handle.
-    pub fn run(mut self) {
-        self.run_inner();
+    pub(super) fn single(job: Box<dyn ErasedJob>, batch: &Arc<BatchQueue>) -> BatchJob {
+        BatchJob { kind: Kind::Single(Some(job)), batch: Arc::clone(batch) }
     }
 
-    fn run_inner(&mut self) -> Resolution {
-        match self.task.take() {
-            Some(task) => task.run(),
-            None => Resolution::Cancelled,
+    pub(super) fn drain(batch: &Arc<BatchQueue>) -> BatchJob {
+        BatchJob { kind: Kind::Drain { ran: false }, batch: Arc::clone(batch) }
+    }
+
+    /// Runs the job(s) (a panic is caught and becomes that job's outcome) and resolves their
+    /// handles.
+    pub fn run(self) {
+        self.run_while(|| true);
+    }
+
+    /// Runs like [`run`](Self::run), but resolves each job as cancelled instead of running it
+    /// once `allowed` says no (the lease was revoked).
+    pub fn run_while(mut self, allowed: impl Fn() -> bool) {
+        match &mut self.kind {
+            Kind::Single(task) => {
+                if let Some(task) = task.take() {
+                    if allowed() {
+                        task.run();
+                    } else {
+                        task.fail(TaskError::Cancelled);
+                    }
+                }
+            }
+            Kind::Drain { ran } => {
+                *ran = true;
+                while let Some(task) = self.batch.items.pop() {
+                    if allowed() {
+                        task.run();
+                    } else {
+                        task.fail(TaskError::Cancelled);
+                    }
+                    self.batch.latch.count_down();
+                }
+            }
         }
     }
 
-    /// Resolves the job with `error` without running it.
+    /// Drops a drain job that was refused while others of its batch were accepted: the accepted
+    /// ones run every queued job, so this one must not cancel them.
+    pub(super) fn discard(mut self) {
+        if let Kind::Drain { ran } = &mut self.kind {
+            *ran = true;
+        }
+    }
+
+    /// Resolves the job(s) with `error` without running them.
     pub(super) fn fail(mut self, error: TaskError) {
-        if let Some(task) = self.task.take() {
-            task.fail(error);
+        match &mut self.kind {
+            Kind::Single(task) => {
+                if let Some(task) = task.take() {
+                    task.fail(error);
+                }
+            }
+            Kind::Drain { ran } => {
+                *ran = true;
+                self.batch.fail_remaining(&error);
+            }
         }
     }
 }
 
 impl Drop for BatchJob {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.fail(TaskError::Cancelled);
+        match &mut self.kind {
+            Kind::Single(task) => {
+                if let Some(task) = task.take() {
+                    task.fail(TaskError::Cancelled);
+                }
+                self.batch.latch.count_down();
+            }
+            // A drain job is only dropped unrun when its lease ended: nothing queued will run.
+            Kind::Drain { ran: false } => {
+                self.batch.fail_remaining(&TaskError::Cancelled);
+            }
+            Kind::Drain { ran: true } => {}
         }
-        self.latch.count_down();
     }
 }
 
 impl std::fmt::Debug for BatchJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchJob").field("pending", &self.task.is_some()).finish()
+        let kind = match &self.kind {
+            Kind::Single(task) => {
+                if task.is_some() {
+                    "single"
+                } else {
+                    "single (done)"
+                }
+            }
+            Kind::Drain { .. } => "drain",
+        };
+        f.debug_struct("BatchJob").field("kind", &kind).finish()
     }
 }
 
@@ -98,8 +206,6 @@ impl std::fmt::Debug for BatchJob {
 pub(super) trait ErasedJob: Send {
     fn run(self: Box<Self>) -> Resolution;
     fn fail(self: Box<Self>, error: TaskError);
-    /// Not cancelled through its handle.
-    fn is_live(&self) -> bool;
     fn as_queued(&self) -> Arc<dyn QueuedTask>;
 }
 
@@ -124,10 +230,11 @@ impl BatchLease for ExecutorLease {
     fn submit(&self, job: BatchJob) -> Result<(), (TaskError, BatchJob)> {
         match try_enter(self.cell()) {
             Ok(entered) => {
+                let lease = Arc::clone(self.cell());
                 entered.spawn(move |allowed| {
-                    let mut job = job;
                     if allowed {
-                        job.run_inner()
+                        job.run_while(|| lease.ended().is_none());
+                        Resolution::Completed
                     } else {
                         drop(job); // resolves as cancelled
                         Resolution::Cancelled
@@ -137,6 +244,10 @@ impl BatchLease for ExecutorLease {
             }
             Err(e) => Err((TaskError::Rejected(e), job)),
         }
+    }
+
+    fn parallelism(&self) -> Option<usize> {
+        Some(self.cell().pool.pool.threads())
     }
 
     fn soft_expires_at(&self) -> Option<Instant> {
