@@ -222,7 +222,6 @@ enum Phase {
 pub(crate) struct Item {
     id: u64,
     owner: Option<Arc<str>>,
-    submitted_at: Instant,
     task: Box<dyn ErasedJob>,
 }
 
@@ -230,6 +229,10 @@ pub(crate) struct Item {
 struct State {
     phase: Phase,
     pending: VecDeque<Item>,
+    /// When the pending queue last became non-empty: the oldest pending job's enqueue time (or,
+    /// if that job was cancelled, an earlier one). Only that job is timestamped, which keeps the
+    /// clock off the per-job path.
+    oldest_since: Option<Instant>,
     next_item: u64,
     batch_no: u64,
     running_batches: usize,
@@ -461,10 +464,12 @@ impl<S: LeaseSource> WorkGrinder<S> {
         let id = st.next_item;
         let (handle, completer) = task_pair(Arc::clone(shared) as Arc<dyn TaskOwner>, id);
         let wake = st.pending.len() + 1 == shared.config.batch_size_threshold || st.pending.is_empty();
+        if st.pending.is_empty() {
+            st.oldest_since = Some(Instant::now());
+        }
         st.pending.push_back(Item {
             id,
             owner: owner.clone(),
-            submitted_at: Instant::now(),
             task: Box::new(Typed { completer, f }),
         });
         let pending = st.pending.len();
@@ -489,7 +494,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
             batch_size_threshold: c.batch_size_threshold,
             max_wait: c.max_wait,
             lease_duration: c.lease_duration,
-            oldest_wait: st.pending.front().filter(|_| started).map_or(Duration::ZERO, |i| i.submitted_at.elapsed()),
+            oldest_wait: st.oldest_since.filter(|_| started && !st.pending.is_empty()).map_or(Duration::ZERO, |t| t.elapsed()),
             running_batches: st.running_batches,
             counters: GrinderCounters {
                 jobs_completed: o.completed.load(Relaxed),
@@ -632,7 +637,7 @@ fn batching_loop<S: LeaseSource>(shared: &Arc<GrinderShared<S>>) {
                     }
                     return;
                 }
-                if let Some(oldest) = st.pending.front().map(|i| i.submitted_at) {
+                if let Some(oldest) = st.oldest_since.filter(|_| !st.pending.is_empty()) {
                     let waited = oldest.elapsed();
                     let due = stopping || st.pending.len() >= config.batch_size_threshold || waited >= config.max_wait;
                     if due && room {
