@@ -20,8 +20,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use crossbeam::channel;
 use leasepool::{AcquireOptions, LeasedExecutorManager, StopMode, WorkGrinder};
+
+mod baseline;
 
 /// Worker threads of every leasepool pool and of the raw rayon pool.
 const WORKERS: usize = 2;
@@ -69,7 +70,7 @@ fn tiny_jobs(c: &mut Criterion) {
     let grinder_1k = started_grinder(&grinder_manager, 1_000);
     let grinder_10k = started_grinder(&grinder_manager, 10_000);
     let lease_manager = started_manager();
-    let rayon = rayon::ThreadPoolBuilder::new().num_threads(WORKERS).build().expect("rayon pool builds");
+    let rayon = baseline::rayon_pool(WORKERS);
 
     let mut group = c.benchmark_group("grinder_tiny_jobs");
     group.sampling_mode(SamplingMode::Flat);
@@ -94,38 +95,11 @@ fn tiny_jobs(c: &mut Criterion) {
     group.bench_function("lease_submit_wait", |b| {
         b.iter(|| {
             let lease = lease_manager.acquire(AcquireOptions::new()).expect("acquire");
-            let executor = lease.executor();
-            let handles: Vec<_> = (0..JOBS).map(|i| executor.submit(move || black_box(i)).expect("submit")).collect();
-            handles.into_iter().map(|h| h.wait().expect("job runs")).sum::<usize>()
+            baseline::lease_submit_wait(&lease, JOBS)
         })
     });
-    group.bench_function("rayon_spawn_channel", |b| {
-        b.iter(|| {
-            let (tx, rx) = channel::unbounded();
-            for i in 0..JOBS {
-                let tx = tx.clone();
-                rayon.spawn(move || {
-                    let _ = tx.send(black_box(i));
-                });
-            }
-            drop(tx);
-            rx.iter().take(JOBS).sum::<usize>()
-        })
-    });
-    group.bench_function("rayon_spawn_oneshot", |b| {
-        b.iter(|| {
-            let receivers: Vec<_> = (0..JOBS)
-                .map(|i| {
-                    let (tx, rx) = channel::bounded(1);
-                    rayon.spawn(move || {
-                        let _ = tx.send(black_box(i));
-                    });
-                    rx
-                })
-                .collect();
-            receivers.into_iter().map(|rx| rx.recv().expect("job runs")).sum::<usize>()
-        })
-    });
+    group.bench_function("rayon_spawn_channel", |b| b.iter(|| baseline::rayon_shared_channel(&rayon, JOBS)));
+    group.bench_function("rayon_spawn_oneshot", |b| b.iter(|| baseline::rayon_oneshot(&rayon, JOBS)));
     group.finish();
 
     for grinder in [grinder_1k, grinder_10k] {

@@ -19,6 +19,8 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 use crossbeam::channel;
 use leasepool::{AcquireOptions, LeasedExecutorManager};
 
+mod baseline;
+
 /// Pools in the acquire benchmarks; also the r2d2 `max_size`.
 const POOLS: usize = 2;
 /// Worker threads per leasepool pool, and threads of every raw rayon baseline pool.
@@ -75,11 +77,6 @@ fn r2d2_pool(size: usize) -> r2d2::Pool<UnitManager> {
         .test_on_check_out(false)
         .build(UnitManager)
         .expect("r2d2 pool builds")
-}
-
-/// A raw rayon pool with as many threads as one leasepool pool.
-fn rayon_pool() -> rayon::ThreadPool {
-    rayon::ThreadPoolBuilder::new().num_threads(WORKERS).build().expect("rayon pool builds")
 }
 
 /// The "tiny work" done while holding a pool in benchmark 2.
@@ -173,7 +170,7 @@ fn acquire_release_contended(c: &mut Criterion) {
 fn run_round_trip(c: &mut Criterion) {
     let manager = started_manager(1);
     let lease = manager.acquire(AcquireOptions::new()).expect("acquire");
-    let rayon = rayon_pool();
+    let rayon = baseline::rayon_pool(WORKERS);
     let mut group = c.benchmark_group("run_round_trip");
     group.throughput(Throughput::Elements(1));
     group.bench_function("leasepool_run", |b| b.iter(|| lease.run(|| black_box(1u64)).expect("task runs")));
@@ -195,45 +192,13 @@ fn run_round_trip(c: &mut Criterion) {
 fn submit_100k_tiny(c: &mut Criterion) {
     let manager = started_manager(1);
     let lease = manager.acquire(AcquireOptions::new()).expect("acquire");
-    let rayon = rayon_pool();
+    let rayon = baseline::rayon_pool(WORKERS);
     let mut group = c.benchmark_group("submit_100k_tiny");
     group.sample_size(10).measurement_time(Duration::from_secs(10)).throughput(Throughput::Elements(TINY_TASKS as u64));
-    group.bench_function("leasepool_submit_wait", |b| {
-        b.iter(|| {
-            let executor = lease.executor();
-            let handles: Vec<_> =
-                (0..TINY_TASKS).map(|i| executor.submit(move || black_box(i)).expect("submit")).collect();
-            handles.into_iter().map(|h| h.wait().expect("task runs")).sum::<usize>()
-        })
-    });
-    group.bench_function("rayon_spawn_channel", |b| {
-        b.iter(|| {
-            let (tx, rx) = channel::unbounded();
-            for i in 0..TINY_TASKS {
-                let tx = tx.clone();
-                rayon.spawn(move || {
-                    let _ = tx.send(black_box(i));
-                });
-            }
-            drop(tx);
-            rx.iter().take(TINY_TASKS).sum::<usize>()
-        })
-    });
+    group.bench_function("leasepool_submit_wait", |b| b.iter(|| baseline::lease_submit_wait(&lease, TINY_TASKS)));
+    group.bench_function("rayon_spawn_channel", |b| b.iter(|| baseline::rayon_shared_channel(&rayon, TINY_TASKS)));
     // The same deliverable as `submit`: one result handle (a one-shot channel) per task.
-    group.bench_function("rayon_spawn_oneshot", |b| {
-        b.iter(|| {
-            let receivers: Vec<_> = (0..TINY_TASKS)
-                .map(|i| {
-                    let (tx, rx) = channel::bounded(1);
-                    rayon.spawn(move || {
-                        let _ = tx.send(black_box(i));
-                    });
-                    rx
-                })
-                .collect();
-            receivers.into_iter().map(|rx| rx.recv().expect("task runs")).sum::<usize>()
-        })
-    });
+    group.bench_function("rayon_spawn_oneshot", |b| b.iter(|| baseline::rayon_oneshot(&rayon, TINY_TASKS)));
     group.finish();
     drop(lease);
     manager.stop();

@@ -467,11 +467,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
         if st.pending.is_empty() {
             st.oldest_since = Some(Instant::now());
         }
-        st.pending.push_back(Item {
-            id,
-            owner: owner.clone(),
-            task: Box::new(Typed { completer, f }),
-        });
+        st.pending.push_back(Item { id, owner: owner.clone(), task: Box::new(Typed { completer, f }) });
         let pending = st.pending.len();
         drop(st);
         if wake {
@@ -494,7 +490,10 @@ impl<S: LeaseSource> WorkGrinder<S> {
             batch_size_threshold: c.batch_size_threshold,
             max_wait: c.max_wait,
             lease_duration: c.lease_duration,
-            oldest_wait: st.oldest_since.filter(|_| started && !st.pending.is_empty()).map_or(Duration::ZERO, |t| t.elapsed()),
+            oldest_wait: st
+                .oldest_since
+                .filter(|_| started && !st.pending.is_empty())
+                .map_or(Duration::ZERO, |t| t.elapsed()),
             running_batches: st.running_batches,
             counters: GrinderCounters {
                 jobs_completed: o.completed.load(Relaxed),
