@@ -204,7 +204,12 @@ fn wait_for_batch<S: LeaseSource>(
             .soft_expires_at()
             .filter(|_| config.renew_leases)
             .map(|soft| soft.checked_sub(config.lease_duration / 2).unwrap_or(soft));
-        let deadline = renew_at.map_or(now + TICK, |at| at.min(now + TICK)).max(now);
+        // Wake at the renewal point if it is ahead, else (not renewable yet, or already due but
+        // waiting for progress) at the next tick: never a zero wait.
+        let deadline = match renew_at {
+            Some(at) if at > now => at.min(now + TICK),
+            _ => now + TICK,
+        };
         match latch.wait_until(deadline, control) {
             Waited::Done => return false,
             Waited::Cancelled => {
