@@ -239,11 +239,20 @@ struct State {
     /// The batching thread of the current run has not exited yet.
     batcher_alive: bool,
     control: Arc<RunControl>,
-    counters: GrinderCounters,
+    batches: BatchCounters,
+}
+
+/// The counters kept under the state lock (job outcomes are counted lock-free in `JobOutcomes`).
+#[derive(Debug, Clone, Copy, Default)]
+struct BatchCounters {
+    batches_run: u64,
+    jobs_rejected: u64,
+    current_batch_size: usize,
+    last_batch_duration: Duration,
 }
 
 /// Cumulative grinder counters (they survive restarts).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GrinderCounters {
     /// Batches that got past forming (acquired, or failed to acquire).
@@ -457,7 +466,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
             Phase::Crashed => Some(GrinderError::Crashed),
         };
         if let Some(refusal) = refusal {
-            st.counters.jobs_rejected += 1;
+            st.batches.jobs_rejected += 1;
             return Err(refusal);
         }
         st.next_item += 1;
@@ -496,11 +505,14 @@ impl<S: LeaseSource> WorkGrinder<S> {
                 .map_or(Duration::ZERO, |t| t.elapsed()),
             running_batches: st.running_batches,
             counters: GrinderCounters {
+                batches_run: st.batches.batches_run,
                 jobs_completed: o.completed.load(Relaxed),
                 jobs_panicked: o.panicked.load(Relaxed),
                 jobs_cancelled: o.cancelled.load(Relaxed),
                 jobs_failed: o.failed.load(Relaxed),
-                ..st.counters
+                jobs_rejected: st.batches.jobs_rejected,
+                current_batch_size: st.batches.current_batch_size,
+                last_batch_duration: st.batches.last_batch_duration,
             },
         }
     }
@@ -521,14 +533,14 @@ impl<S: LeaseSource> fmt::Debug for WorkGrinder<S> {
 impl<S> GrinderShared<S> {
     fn batch_started(&self, size: usize) {
         let mut st = self.state.lock();
-        st.counters.batches_run += 1;
-        st.counters.current_batch_size += size;
+        st.batches.batches_run += 1;
+        st.batches.current_batch_size += size;
     }
 
     fn batch_finished(&self, size: usize, took: Duration) {
         let mut st = self.state.lock();
-        st.counters.current_batch_size -= size;
-        st.counters.last_batch_duration = took;
+        st.batches.current_batch_size -= size;
+        st.batches.last_batch_duration = took;
         st.running_batches -= 1;
         drop(st);
         self.wake.notify_all();
