@@ -245,6 +245,10 @@ impl ManagerBuilder {
                 return Err(ConfigError::MustBePositive { field });
             }
         }
+        let probe = crate::state::LeaseRequest { owner: None, duration: self.default_lease, grace: self.lease_grace };
+        if !crate::manager::ManagerState::deadline_fits(std::time::Instant::now(), &probe) {
+            return Err(ConfigError::TooLarge { field: "default_lease + lease_grace" });
+        }
         if self.min_pools > max_pools {
             return Err(ConfigError::MinAboveMax { min_pools: self.min_pools, max_pools });
         }

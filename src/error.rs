@@ -25,6 +25,13 @@ pub enum ConfigError {
         /// The builder field that was zero.
         field: &'static str,
     },
+    /// A duration too large to turn into a deadline (lease + grace must fit in a clock reading,
+    /// with a century to spare).
+    #[error("{field} is too large to be a deadline")]
+    TooLarge {
+        /// The builder field (or sum of fields) that was too large.
+        field: &'static str,
+    },
     /// `min_pools` exceeded `max_pools`.
     #[error("min_pools cannot be greater than max_pools (min_pools = {min_pools}, max_pools = {max_pools})")]
     MinAboveMax {

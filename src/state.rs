@@ -331,8 +331,15 @@ impl<P: Clone, W: Clone> State<P, W> {
     }
 
     /// Whether `now + duration + grace` is representable (the only way a grant can fail).
+    ///
+    /// With a century of headroom, so that a waiter granted long after it asked (its deadline is
+    /// computed from the hand-off) can never overflow either.
     pub(crate) fn deadline_fits(now: Instant, request: &LeaseRequest) -> bool {
-        now.checked_add(request.duration).and_then(|s| s.checked_add(request.grace)).is_some()
+        const HEADROOM: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        now.checked_add(request.duration)
+            .and_then(|s| s.checked_add(request.grace))
+            .and_then(|h| h.checked_add(HEADROOM))
+            .is_some()
     }
 
     /// One acquire attempt by a caller that is not queued. Newcomers never overtake waiters.

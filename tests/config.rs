@@ -77,3 +77,10 @@ fn thread_backend_reports_itself() {
     assert_eq!(m.backend(), ExecutorBackend::Thread);
     assert_eq!(m.stats().backend, ExecutorBackend::Thread);
 }
+
+#[test]
+fn lease_and_grace_too_large_for_a_deadline_are_rejected() {
+    let err = b().lease_grace(Duration::MAX).build().unwrap_err();
+    assert_eq!(err, ConfigError::TooLarge { field: "default_lease + lease_grace" });
+    assert!(err.to_string().contains("too large"));
+}

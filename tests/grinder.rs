@@ -543,7 +543,7 @@ fn a_batch_waiting_for_progress_past_its_renewal_point_does_not_spin() {
     let job = g.enqueue(move || waiter.pass()).unwrap();
     gate.wait_started();
     let Some(before) = thread_cpu_ticks("spin-batcher") else { return }; // not Linux: nothing to measure
-    // Time is the subject: let the batch sit ~1 s past its renewal point.
+                                                                         // Time is the subject: let the batch sit ~1 s past its renewal point.
     thread::sleep(Duration::from_secs(1));
     let after = thread_cpu_ticks("spin-batcher").unwrap();
     gate.open_one();
