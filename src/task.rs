@@ -74,6 +74,9 @@ pub(crate) trait TaskOwner: Send + Sync {
 /// [`TaskError::Cancelled`] (cancelled by this handle, by lease revocation or by manager stop)
 /// or [`TaskError::PoolBroken`]. Dropping a handle does not cancel the task.
 ///
+/// Do not wait on a task from inside another task of the same pool: if every worker waits, none
+/// is left to run what they wait for (the usual thread-pool rule; nothing here can detect it).
+///
 /// ```
 /// use leasepool::{AcquireOptions, LeasedExecutorManager};
 /// let manager = LeasedExecutorManager::builder().max_pools(1).build().unwrap();

@@ -164,6 +164,9 @@ impl<S: LeaseSource> GrinderBuilder<S> {
 /// failing job never affects another. Dropping a running grinder stops it with
 /// [`StopMode::Cancel`].
 ///
+/// Do not block on [`submit`](Self::submit) (or a job's handle) from inside a grinder job: the
+/// job would wait for a batch that cannot start until its own batch ends.
+///
 /// ```
 /// use std::time::Duration;
 /// use leasepool::{LeasedExecutorManager, StopMode, WorkGrinder};
