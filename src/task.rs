@@ -1,7 +1,9 @@
 //! [`TaskHandle`]: the caller's side of one submitted task, and its one-shot completion slot.
 //!
 //! A task is one allocation (the slot) shared by the handle and the job. The job reaches its
-//! lease through the slot's [`TaskOwner`], so submitting clones one `Arc`, not two.
+//! lease through the slot's [`TaskOwner`], so submitting clones one `Arc`, not two. A grinder job
+//! keeps its closure in the same allocation ([`job_pair`]); the handle sees either kind through
+//! the small [`SlotApi`] trait.
 
 use std::any::Any;
 use std::fmt;
@@ -22,7 +24,7 @@ enum Stage<T> {
     Taken,
 }
 
-struct Slot<T> {
+pub(crate) struct Slot<T> {
     stage: Mutex<Stage<T>>,
     /// Set once the outcome is published: lets `wait` spin briefly before it sleeps.
     finished: AtomicBool,
@@ -87,7 +89,122 @@ pub(crate) trait TaskOwner: Send + Sync {
 /// ```
 #[must_use = "a TaskHandle does nothing unless waited on; dropping it does not cancel the task"]
 pub struct TaskHandle<T> {
-    slot: Arc<Slot<T>>,
+    slot: Arc<dyn SlotApi<T>>,
+}
+
+/// What a handle needs from its slot, whether or not the slot also holds the job's closure.
+pub(crate) trait SlotApi<T>: Send + Sync {
+    fn core(&self) -> &Slot<T>;
+    /// The same allocation, seen as a queued task (for the lease's sleeping-waiter registry).
+    fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask>;
+}
+
+impl<T: Send + 'static> SlotApi<T> for Slot<T> {
+    fn core(&self) -> &Slot<T> {
+        self
+    }
+
+    fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask> {
+        self
+    }
+}
+
+/// A slot that also holds its job's closure until the job runs: one allocation per grinder job.
+struct WithJob<T, F> {
+    slot: Slot<T>,
+    job: Mutex<Option<F>>,
+}
+
+impl<T: Send + 'static, F: Send + 'static> SlotApi<T> for WithJob<T, F> {
+    fn core(&self) -> &Slot<T> {
+        &self.slot
+    }
+
+    fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask> {
+        self
+    }
+}
+
+impl<T: Send, F: Send> QueuedTask for WithJob<T, F> {
+    fn settle_if_refused(&self) -> bool {
+        self.slot.settle_if_refused()
+    }
+
+    fn is_queued(&self) -> bool {
+        self.slot.is_queued()
+    }
+
+    fn cancel(&self) -> bool {
+        self.slot.cancel()
+    }
+}
+
+/// A job that owns its closure (a grinder job): run it, or fail it without running.
+pub(crate) trait RunJob: Send + Sync {
+    fn run(&self) -> Resolution;
+    fn fail(&self, error: TaskError);
+    fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask>;
+}
+
+impl<T: Send + 'static, F: FnOnce() -> T + Send + 'static> RunJob for WithJob<T, F> {
+    fn run(&self) -> Resolution {
+        if !claim(&self.slot) {
+            return Resolution::Cancelled;
+        }
+        let f = self.job.lock().take().expect("a job's closure is taken once, by whoever claims it");
+        run_claimed(&self.slot, f)
+    }
+
+    fn fail(&self, error: TaskError) {
+        if claim(&self.slot) {
+            self.job.lock().take();
+            finish(&self.slot, Err(error));
+        }
+    }
+
+    fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask> {
+        self
+    }
+}
+
+/// A grinder job not run yet. Dropping it resolves the job as cancelled (with accounting).
+pub(crate) struct PendingJob(Option<Arc<dyn RunJob>>);
+
+impl PendingJob {
+    pub(crate) fn run(mut self) -> Resolution {
+        self.0.take().map_or(Resolution::Cancelled, |job| job.run())
+    }
+
+    pub(crate) fn fail(mut self, error: TaskError) {
+        if let Some(job) = self.0.take() {
+            job.fail(error);
+        }
+    }
+
+    /// The job seen as a queued task, to cancel it while it waits in a pool's queue.
+    pub(crate) fn as_queued(&self) -> Arc<dyn QueuedTask> {
+        Arc::clone(self.0.as_ref().expect("pending job already consumed")).queued()
+    }
+}
+
+impl Drop for PendingJob {
+    fn drop(&mut self) {
+        if let Some(job) = self.0.take() {
+            job.fail(TaskError::Cancelled);
+        }
+    }
+}
+
+/// A fresh queued grinder job: the handle for the caller and the job (closure included) in one
+/// allocation.
+pub(crate) fn job_pair<T, F>(owner: Arc<dyn TaskOwner>, tag: u64, f: F) -> (TaskHandle<T>, PendingJob)
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let job = Arc::new(WithJob { slot: Slot::new(owner, tag), job: Mutex::new(Some(f)) });
+    let handle = TaskHandle { slot: Arc::clone(&job) as Arc<dyn SlotApi<T>> };
+    (handle, PendingJob(Some(job)))
 }
 
 /// The pool's side of a task: marks it running and publishes its outcome exactly once. Dropping
@@ -97,15 +214,44 @@ pub(crate) struct Completer<T> {
 }
 
 /// A fresh queued task: the handle for the caller and the completer for the job.
-pub(crate) fn task_pair<T>(owner: Arc<dyn TaskOwner>, tag: u64) -> (TaskHandle<T>, Completer<T>) {
-    let slot = Arc::new(Slot {
-        stage: Mutex::new(Stage::Queued),
-        finished: AtomicBool::new(false),
-        done: Condvar::new(),
-        owner,
-        tag,
-    });
-    (TaskHandle { slot: Arc::clone(&slot) }, Completer { slot: Some(slot) })
+pub(crate) fn task_pair<T: Send + 'static>(owner: Arc<dyn TaskOwner>, tag: u64) -> (TaskHandle<T>, Completer<T>) {
+    let slot = Arc::new(Slot::new(owner, tag));
+    (TaskHandle { slot: Arc::clone(&slot) as Arc<dyn SlotApi<T>> }, Completer { slot: Some(slot) })
+}
+
+impl<T> Slot<T> {
+    fn new(owner: Arc<dyn TaskOwner>, tag: u64) -> Slot<T> {
+        Slot { stage: Mutex::new(Stage::Queued), finished: AtomicBool::new(false), done: Condvar::new(), owner, tag }
+    }
+}
+
+/// Queued → running. `false` if someone else (a canceller, or the pool) claimed it first.
+fn claim<T>(slot: &Slot<T>) -> bool {
+    let mut stage = slot.stage.lock();
+    if matches!(*stage, Stage::Queued) {
+        *stage = Stage::Running;
+        true
+    } else {
+        false
+    }
+}
+
+/// Runs a claimed task: ask the owner whether it may run, run it under `catch_unwind`, account,
+/// then publish.
+fn run_claimed<T>(slot: &Slot<T>, f: impl FnOnce() -> T) -> Resolution {
+    let outcome = match slot.owner.refuse() {
+        Some(refusal) => Err(refusal),
+        None => catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked { message: panic_message(&*p) }),
+    };
+    finish(slot, outcome)
+}
+
+/// Accounts for a claimed task's outcome, then publishes it.
+fn finish<T>(slot: &Slot<T>, outcome: Result<T, TaskError>) -> Resolution {
+    let resolution = Resolution::of(&outcome);
+    slot.owner.account(resolution, slot.tag);
+    publish(slot, outcome);
+    resolution
 }
 
 /// A queued task whose handle is about to sleep, seen from its lease: when the lease is revoked
@@ -137,70 +283,23 @@ impl<T: Send> QueuedTask for Slot<T> {
 /// Resolves a task that has not started with `error` (cancelled or pool broken). Returns whether
 /// it did (`false` once the task is running or done).
 fn resolve_unstarted<T>(slot: &Slot<T>, error: TaskError) -> bool {
-    {
-        let mut stage = slot.stage.lock();
-        if !matches!(*stage, Stage::Queued) {
-            return false;
-        }
-        // Claim the task so the pool skips it, account for it, then resolve the handle.
-        *stage = Stage::Running;
+    // Claim the task so the pool skips it, account for it, then resolve the handle.
+    claim(slot) && {
+        finish(slot, Err(error));
+        true
     }
-    let outcome = Err(error);
-    slot.owner.account(Resolution::of(&outcome), slot.tag);
-    publish(slot, outcome);
-    true
 }
 
 impl<T> Completer<T> {
-    /// Queued → running. `false` if the task was cancelled first: the job must not run, and it
-    /// must not account for the task either (the canceller did).
-    fn begin(&mut self) -> bool {
-        let slot = self.slot.as_ref().expect("completer used after completion");
-        let mut stage = slot.stage.lock();
-        if matches!(*stage, Stage::Queued) {
-            *stage = Stage::Running;
-            return true;
-        }
-        drop(stage);
-        // The canceller owns the outcome now; dropping this completer must not publish.
-        self.slot = None;
-        false
-    }
-
-    /// Runs the job on a pool thread: skip it if it was cancelled; else ask the owner whether it
-    /// may run, run it under `catch_unwind`, account for it, and only then publish the outcome.
+    /// Runs the job on a pool thread: skip it if it was cancelled first (the canceller accounted
+    /// for it); else run it and account for it, and only then publish the outcome.
     pub(crate) fn run(mut self, f: impl FnOnce() -> T) -> Resolution {
-        if !self.begin() {
-            return Resolution::Cancelled;
+        let slot = self.slot.take().expect("a completer runs once");
+        if claim(&slot) {
+            run_claimed(&slot, f)
+        } else {
+            Resolution::Cancelled
         }
-        let slot = self.slot.take().expect("begin keeps the slot");
-        let outcome = match slot.owner.refuse() {
-            Some(refusal) => Err(refusal),
-            None => catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked { message: panic_message(&*p) }),
-        };
-        let resolution = Resolution::of(&outcome);
-        slot.owner.account(resolution, slot.tag);
-        publish(&slot, outcome);
-        resolution
-    }
-
-    /// Resolves the task with `error` without running it (unless it was cancelled first),
-    /// accounting before publishing.
-    pub(crate) fn fail(mut self, error: TaskError) {
-        if self.begin() {
-            let slot = self.slot.take().expect("begin keeps the slot");
-            let outcome = Err(error);
-            slot.owner.account(Resolution::of(&outcome), slot.tag);
-            publish(&slot, outcome);
-        }
-    }
-}
-
-impl<T: Send + 'static> Completer<T> {
-    /// Another view of this task, to cancel it while it is still queued.
-    pub(crate) fn as_queued(&self) -> Arc<dyn QueuedTask> {
-        let slot = self.slot.as_ref().expect("completer used after completion");
-        Arc::clone(slot) as Arc<dyn QueuedTask>
     }
 }
 
@@ -230,11 +329,11 @@ impl<T: Send + 'static> TaskHandle<T> {
         // Short tasks usually finish within microseconds: spin and yield briefly before sleeping,
         // as channel receivers do, to save two context switches per round trip.
         let backoff = Backoff::new();
-        while !self.slot.finished.load(Ordering::Acquire) && !backoff.is_completed() {
+        while !self.slot.core().finished.load(Ordering::Acquire) && !backoff.is_completed() {
             backoff.snooze();
         }
         self.block_until(None);
-        take(&mut self.slot.stage.lock())
+        take(&mut self.slot.core().stage.lock())
     }
 
     /// Waits at most `timeout`. Returns the outcome, or gives the handle back (`Err`) if the
@@ -254,7 +353,7 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// ```
     pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, TaskError>, TaskHandle<T>> {
         if self.block_until(Instant::now().checked_add(timeout)) {
-            Ok(take(&mut self.slot.stage.lock()))
+            Ok(take(&mut self.slot.core().stage.lock()))
         } else {
             Err(self)
         }
@@ -264,7 +363,7 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// the first sleep on a queued task it registers with the lease, which resolves it at once
     /// if the lease is revoked or stopped while it waits.
     fn block_until(&self, deadline: Option<Instant>) -> bool {
-        let slot = &self.slot;
+        let slot = self.slot.core();
         let mut registered = false;
         let mut stage = slot.stage.lock();
         loop {
@@ -273,8 +372,8 @@ impl<T: Send + 'static> TaskHandle<T> {
                 Stage::Queued if !registered => {
                     drop(stage);
                     registered = true;
-                    let weak: Arc<dyn QueuedTask> = slot.clone();
-                    slot.owner.watch(Arc::downgrade(&weak));
+                    let queued = Arc::clone(&self.slot).queued();
+                    slot.owner.watch(Arc::downgrade(&queued));
                     // Registered first, then checked: a revocation cannot slip between the two.
                     slot.settle_if_refused();
                     stage = slot.stage.lock();
@@ -294,15 +393,16 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// Whether the task has resolved (value, panic, cancellation or broken pool). A queued task of
     /// a revoked or stopped lease resolves here, as cancelled.
     pub fn is_finished(&self) -> bool {
-        self.slot.settle_if_refused();
-        matches!(*self.slot.stage.lock(), Stage::Done(_) | Stage::Taken)
+        let slot = self.slot.core();
+        slot.settle_if_refused();
+        matches!(*slot.stage.lock(), Stage::Done(_) | Stage::Taken)
     }
 
     /// Cancels the task if it has not started yet; it will then never run and the handle
     /// resolves as [`TaskError::Cancelled`]. Returns whether the cancellation took effect
     /// (`false` once the task is running or done).
     pub fn cancel(&self) -> bool {
-        resolve_unstarted(&self.slot, TaskError::Cancelled)
+        resolve_unstarted(self.slot.core(), TaskError::Cancelled)
     }
 }
 
@@ -315,7 +415,7 @@ fn take<T>(stage: &mut Stage<T>) -> Result<T, TaskError> {
 
 impl<T> fmt::Debug for TaskHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stage = match *self.slot.stage.lock() {
+        let stage = match *self.slot.core().stage.lock() {
             Stage::Queued => "queued",
             Stage::Running => "running",
             Stage::Done(_) | Stage::Taken => "finished",

@@ -21,10 +21,9 @@ use crossbeam::utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{ConfigError, GrinderError, TaskError};
-use crate::task::{panic_message, task_pair, Completer, QueuedTask, Resolution, TaskHandle, TaskOwner};
+use crate::task::{job_pair, panic_message, PendingJob, QueuedTask, Resolution, TaskHandle, TaskOwner};
 
 use batch::{run_batch, RunControl};
-use source::ErasedJob;
 pub use source::{BatchJob, BatchLease, LeaseSource};
 
 /// The validated grinder configuration.
@@ -225,7 +224,7 @@ enum Phase {
 pub(crate) struct Item {
     id: u64,
     owner: Option<Arc<str>>,
-    task: Box<dyn ErasedJob>,
+    task: PendingJob,
 }
 
 #[derive(Default)]
@@ -474,12 +473,12 @@ impl<S: LeaseSource> WorkGrinder<S> {
         }
         st.next_item += 1;
         let id = st.next_item;
-        let (handle, completer) = task_pair(Arc::clone(shared) as Arc<dyn TaskOwner>, id);
+        let (handle, task) = job_pair(Arc::clone(shared) as Arc<dyn TaskOwner>, id, f);
         let wake = st.pending.len() + 1 == shared.config.batch_size_threshold || st.pending.is_empty();
         if st.pending.is_empty() {
             st.oldest_since = Some(Instant::now());
         }
-        st.pending.push_back(Item { id, owner: owner.clone(), task: Box::new(Typed { completer, f }) });
+        st.pending.push_back(Item { id, owner: owner.clone(), task });
         let pending = st.pending.len();
         drop(st);
         if wake {
@@ -590,27 +589,6 @@ impl<S: Send + Sync> TaskOwner for GrinderShared<S> {
     }
 
     fn watch(&self, _task: std::sync::Weak<dyn QueuedTask>) {}
-}
-
-/// A job with its result type.
-struct Typed<T, F> {
-    completer: Completer<T>,
-    f: F,
-}
-
-impl<T: Send + 'static, F: FnOnce() -> T + Send + 'static> ErasedJob for Typed<T, F> {
-    fn run(self: Box<Self>) -> Resolution {
-        let Typed { completer, f } = *self;
-        completer.run(f)
-    }
-
-    fn fail(self: Box<Self>, error: TaskError) {
-        self.completer.fail(error);
-    }
-
-    fn as_queued(&self) -> Arc<dyn QueuedTask> {
-        self.completer.as_queued()
-    }
 }
 
 /// The batching thread: forms batches and runs them (inline, or on runner threads when more

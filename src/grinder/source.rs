@@ -11,7 +11,7 @@ use crate::lease::{try_enter, ExecutorLease};
 use crate::manager::LeasedExecutorManager;
 use crossbeam::queue::SegQueue;
 
-use crate::task::{QueuedTask, Resolution};
+use crate::task::{PendingJob, Resolution};
 
 use super::batch::Latch;
 
@@ -71,13 +71,13 @@ pub struct BatchJob {
 }
 
 enum Kind {
-    Single(Option<Box<dyn ErasedJob>>),
+    Single(Option<PendingJob>),
     Drain { ran: bool },
 }
 
 /// A batch's jobs in drain mode, and the latch that counts every job of the batch down.
 pub(crate) struct BatchQueue {
-    items: SegQueue<Box<dyn ErasedJob>>,
+    items: SegQueue<PendingJob>,
     pub(crate) latch: Latch,
 }
 
@@ -86,7 +86,7 @@ impl BatchQueue {
         Arc::new(BatchQueue { items: SegQueue::new(), latch: Latch::new(size) })
     }
 
-    pub(crate) fn push(&self, job: Box<dyn ErasedJob>) {
+    pub(crate) fn push(&self, job: PendingJob) {
         self.items.push(job);
     }
 
@@ -103,7 +103,7 @@ impl BatchQueue {
 }
 
 impl BatchJob {
-    pub(super) fn single(job: Box<dyn ErasedJob>, batch: &Arc<BatchQueue>) -> BatchJob {
+    pub(super) fn single(job: PendingJob, batch: &Arc<BatchQueue>) -> BatchJob {
         BatchJob { kind: Kind::Single(Some(job)), batch: Arc::clone(batch) }
     }
 
@@ -200,13 +200,6 @@ impl std::fmt::Debug for BatchJob {
         };
         f.debug_struct("BatchJob").field("kind", &kind).finish()
     }
-}
-
-/// A job with its result type erased.
-pub(super) trait ErasedJob: Send {
-    fn run(self: Box<Self>) -> Resolution;
-    fn fail(self: Box<Self>, error: TaskError);
-    fn as_queued(&self) -> Arc<dyn QueuedTask>;
 }
 
 impl LeaseSource for LeasedExecutorManager {
