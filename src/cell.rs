@@ -62,8 +62,10 @@ pub(crate) enum ReleaseOutcome {
     AlreadyInactive,
 }
 
-/// The shared, lock-free part of one lease (plus the registry of its queued tasks, which has a
-/// lock of its own that only this lease's submitters and its revoker take).
+/// One lease, shared by the manager's record, the holder's `ExecutorLease`, its proxies and its
+/// tasks: its facts, its pool, the lock-free status word, its deadlines, and the registry of
+/// callers asleep on its queued tasks (with a lock of its own that only those callers and the
+/// revoker take).
 #[repr(C)]
 pub(crate) struct LeaseCell<P> {
     /// Written by the submitter and by every finishing task.
