@@ -28,7 +28,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use leasepool::{GrinderStats, LeasedExecutorManager, StopMode, TaskError, TaskHandle, WorkGrinder};
+use leasepool::{LeasedExecutorManager, StopMode, TaskError, TaskHandle, WorkGrinder};
 
 /// Threads feeding the grinder.
 const PRODUCERS: usize = 8;
@@ -151,7 +151,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     println!("\nfinal GrinderStats:");
-    print_stats(&grinder.stats());
+    println!("{}", grinder.stats());
 
     manager.stop();
     println!("\nmanager stopped (running = {})", manager.is_running());
@@ -354,28 +354,6 @@ fn collatz_steps(start: u64, count: u64) -> u64 {
             steps
         })
         .sum()
-}
-
-/// Prints a `GrinderStats` one group per line.
-fn print_stats(s: &GrinderStats) {
-    println!("  started              {}", s.started);
-    println!("  stopping             {}", s.stopping);
-    println!("  pending              {}", s.pending);
-    println!("  running_batches      {}", s.running_batches);
-    println!("  oldest_wait          {:?}", s.oldest_wait);
-    println!("  batch_size_threshold {}", s.batch_size_threshold);
-    println!("  max_wait             {:?}", s.max_wait);
-    println!("  lease_duration       {:?}", s.lease_duration);
-    let c = &s.counters;
-    println!("  counters:");
-    println!("    batches_run         {}", c.batches_run);
-    println!("    jobs_completed      {}", c.jobs_completed);
-    println!("    jobs_panicked       {}", c.jobs_panicked);
-    println!("    jobs_cancelled      {}", c.jobs_cancelled);
-    println!("    jobs_failed         {}", c.jobs_failed);
-    println!("    jobs_rejected       {}", c.jobs_rejected);
-    println!("    current_batch_size  {}", c.current_batch_size);
-    println!("    last_batch_duration {:?}", c.last_batch_duration);
 }
 
 fn ms(d: Duration) -> f64 {

@@ -14,20 +14,7 @@ use leasepool::{GrinderError, StopMode, TaskError, WorkGrinder};
 
 #[test]
 fn grinder_survives_concurrent_producers_cancels_and_stop_restart_cycles() {
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let done = Arc::clone(&done);
-        thread::spawn(move || {
-            for _ in 0..240 {
-                if done.load(SeqCst) {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(500));
-            }
-            eprintln!("grinder stress did not finish within 120 s");
-            std::process::abort();
-        })
-    };
+    let watchdog = Watchdog::start("the grinder stress test", Duration::from_secs(120));
 
     // Thousands of jobs panic on purpose; keep their messages out of the test output.
     let default_hook = std::panic::take_hook();
@@ -107,8 +94,7 @@ fn grinder_survives_concurrent_producers_cancels_and_stop_restart_cycles() {
         p.join().unwrap();
     }
     g.stop(StopMode::Drain { deadline: None });
-    done.store(true, SeqCst);
-    watchdog.join().unwrap();
+    watchdog.finish();
 
     let c = g.stats().counters;
     let resolved = c.jobs_completed + c.jobs_panicked + c.jobs_cancelled + c.jobs_failed;

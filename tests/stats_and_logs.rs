@@ -115,6 +115,10 @@ fn grinder_logs_its_lifecycle_batches_and_queue() {
     let b = g.enqueue(|| 2).unwrap();
     assert_eq!((a.wait(), b.wait()), (Ok(1), Ok(2)));
     g.stop(leasepool::StopMode::Drain { deadline: None });
+    let text = g.stats().to_string();
+    for fragment in ["work grinder stopped", "1 batches run", "jobs: 2 completed", "1 cancelled"] {
+        assert!(text.contains(fragment), "missing {fragment:?} in:\n{text}");
+    }
     let logs = logs_for(target);
     assert!(has(&logs, Level::Info, "grinder started"));
     assert!(has(&logs, Level::Debug, "item queued"));

@@ -29,20 +29,8 @@ fn xorshift(state: &mut u64) -> u64 {
 
 #[test]
 fn stress_leases_never_share_a_pool_and_everything_resolves() {
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let done = Arc::clone(&done);
-        thread::spawn(move || {
-            for _ in 0..240 {
-                if done.load(SeqCst) {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(500));
-            }
-            eprintln!("stress test did not finish within 120 s");
-            std::process::abort();
-        })
-    };
+    let watchdog = Watchdog::start("the stress test", Duration::from_secs(120));
+    let done = Arc::new(AtomicBool::new(false)); // stops the monitor
 
     let m = started(builder(MAX_POOLS).workers_per_pool(2));
     let occupancy: Arc<Occupancy> = Arc::default();
@@ -135,7 +123,7 @@ fn stress_leases_never_share_a_pool_and_everything_resolves() {
     let submitted: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
     done.store(true, SeqCst);
     monitor.join().unwrap();
-    watchdog.join().unwrap();
+    watchdog.finish();
 
     assert!(!over_cap.load(SeqCst), "the manager owned more than max_pools pools");
     assert_eq!(resolved.load(SeqCst), submitted, "every handle resolved");

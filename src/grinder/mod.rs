@@ -275,7 +275,8 @@ pub struct GrinderCounters {
     pub last_batch_duration: Duration,
 }
 
-/// A snapshot of a grinder: the Python `stats()` fields plus counters.
+/// A snapshot of a grinder: the Python `stats()` fields plus counters. `Display` prints a
+/// readable summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GrinderStats {
@@ -297,6 +298,34 @@ pub struct GrinderStats {
     pub running_batches: usize,
     /// Cumulative counters.
     pub counters: GrinderCounters,
+}
+
+impl fmt::Display for GrinderStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.counters;
+        let state = match (self.started, self.stopping) {
+            (false, _) => "stopped",
+            (true, true) => "stopping",
+            (true, false) => "running",
+        };
+        writeln!(
+            f,
+            "work grinder {state}: {} pending (oldest {:?}), {} batches running; threshold {}, max wait {:?}, lease {:?}",
+            self.pending, self.oldest_wait, self.running_batches, self.batch_size_threshold, self.max_wait, self.lease_duration,
+        )?;
+        write!(
+            f,
+            "  {} batches run (last took {:?}, {} jobs in flight); jobs: {} completed, {} panicked, {} cancelled, {} failed, {} rejected",
+            c.batches_run,
+            c.last_batch_duration,
+            c.current_batch_size,
+            c.jobs_completed,
+            c.jobs_panicked,
+            c.jobs_cancelled,
+            c.jobs_failed,
+            c.jobs_rejected,
+        )
+    }
 }
 
 impl WorkGrinder<crate::LeasedExecutorManager> {

@@ -88,3 +88,34 @@ pub fn occupy(exec: &LeasedExecutor) -> (Gate, TaskHandle<()>) {
     gate.wait_started();
     (gate, running)
 }
+
+/// Aborts the whole test process if the run is still going after `limit`: a hang becomes a
+/// failure instead of a stuck CI job. Call [`Watchdog::finish`] when the run ends.
+pub struct Watchdog {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Watchdog {
+    pub fn start(what: &'static str, limit: Duration) -> Watchdog {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + limit;
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if Instant::now() >= deadline {
+                    eprintln!("{what} did not finish within {limit:?}");
+                    std::process::abort();
+                }
+                std::thread::park_timeout(Duration::from_millis(200));
+            }
+        });
+        Watchdog { done, thread }
+    }
+
+    pub fn finish(self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.thread().unpark();
+        self.thread.join().unwrap();
+    }
+}
