@@ -631,3 +631,47 @@ impl std::fmt::Debug for LeasedExecutorManager {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::TaskError;
+
+    /// The thread backend never breaks a leased pool (its pools are verified at creation), but the
+    /// path a process backend will use must work end to end: a lease whose pool breaks refuses
+    /// work with `PoolBroken`, its queued tasks resolve as `PoolBroken`, and the pool is retired
+    /// and replaced.
+    #[test]
+    fn a_leased_pool_that_breaks_is_retired_replaced_and_its_work_refused() {
+        let manager = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build().unwrap();
+        manager.start().unwrap();
+        let lease = manager.acquire(AcquireOptions::new()).unwrap();
+        let broken_seq = lease.pool_seq();
+        let (tx, rx) = crossbeam::channel::bounded::<()>(0);
+        let (started_tx, started) = crossbeam::channel::bounded::<()>(1);
+        let running = lease
+            .executor()
+            .submit(move || {
+                started_tx.send(()).unwrap();
+                rx.recv().is_ok()
+            })
+            .unwrap();
+        started.recv_timeout(Duration::from_secs(10)).expect("the first task starts");
+        let queued = lease.executor().submit(|| 2).unwrap();
+
+        manager.shared().end_lease(lease.id(), Status::Broken);
+
+        assert_eq!(lease.state(), crate::LeaseState::Broken);
+        assert!(matches!(lease.executor().submit(|| ()), Err(LeaseError::PoolBroken { .. })));
+        assert!(matches!(queued.wait(), Err(TaskError::PoolBroken { .. })));
+        tx.send(()).unwrap();
+        assert_eq!(running.wait(), Ok(true), "a running task still finishes");
+        let c = manager.stats().counters;
+        assert_eq!((c.pools_retired_broken, c.leases_revoked), (1, 0));
+        // Capacity is replaced with a fresh pool.
+        let fresh = manager.acquire(AcquireOptions::new().timeout(Duration::from_secs(10))).unwrap();
+        assert_ne!(fresh.pool_seq(), broken_seq);
+        drop(lease); // releasing a broken lease is a no-op
+        assert_eq!(manager.leased_count(), 1);
+    }
+}
