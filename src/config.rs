@@ -4,6 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use log::LevelFilter;
+
+use crate::backend::process::{ProcessLoggingConfig, ProcessOptions, Task};
 use crate::backend::ExecutorBackend;
 use crate::error::ConfigError;
 use crate::interrupt::Interrupt;
@@ -61,6 +64,24 @@ pub(crate) struct Config {
     pub name_prefix: String,
     pub log_target: String,
     pub thread: ThreadPoolOptions,
+    pub process: ProcessOptions,
+    /// Resolved log forwarding (`None` when off).
+    pub process_logging: Option<ProcessLoggingConfig>,
+}
+
+/// The builder's convenience form of log forwarding (see
+/// [`ManagerBuilder::forward_process_logs`]).
+#[derive(Debug, Clone, Default)]
+struct LogShorthand {
+    enabled: Option<bool>,
+    level: Option<LevelFilter>,
+    target: Option<String>,
+}
+
+impl LogShorthand {
+    fn is_set(&self) -> bool {
+        self.enabled.is_some() || self.level.is_some() || self.target.is_some()
+    }
 }
 
 /// Builds a [`LeasedExecutorManager`]. Every field but `max_pools` has the Python default.
@@ -96,6 +117,10 @@ pub struct ManagerBuilder {
     name_prefix: String,
     log_target: String,
     thread: ThreadPoolOptions,
+    process: ProcessOptions,
+    process_logging: Option<ProcessLoggingConfig>,
+    log_shorthand: LogShorthand,
+    deferred: Option<ConfigError>,
 }
 
 impl Default for ManagerBuilder {
@@ -113,6 +138,10 @@ impl Default for ManagerBuilder {
             name_prefix: "leasepool".to_owned(),
             log_target: "leasepool".to_owned(),
             thread: ThreadPoolOptions::default(),
+            process: ProcessOptions::default(),
+            process_logging: None,
+            log_shorthand: LogShorthand::default(),
+            deferred: None,
         }
     }
 }
@@ -215,6 +244,74 @@ impl ManagerBuilder {
         self
     }
 
+    /// All process-pool options at once (process backend).
+    pub fn process_options(mut self, options: ProcessOptions) -> Self {
+        self.process = options;
+        self
+    }
+
+    /// Replace each worker process after it ran `n` tasks (process backend; > 0).
+    pub fn max_tasks_per_worker(mut self, n: usize) -> Self {
+        self.process.max_tasks_per_worker = Some(n);
+        self
+    }
+
+    /// An environment variable for every worker process (process backend).
+    pub fn worker_env(mut self, key: impl Into<std::ffi::OsString>, value: impl Into<std::ffi::OsString>) -> Self {
+        self.process.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The working directory of worker processes (process backend).
+    pub fn worker_cwd(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.process.cwd = Some(dir.into());
+        self
+    }
+
+    /// Runs the registered `task(args)` once in every worker process before it takes work (see
+    /// [`ProcessOptions::initializer`]). Arguments that cannot be serialized make `build` fail.
+    pub fn worker_initializer<A: serde::Serialize>(
+        mut self,
+        task: &'static Task<A, Result<(), String>>,
+        args: &A,
+    ) -> Self {
+        match std::mem::take(&mut self.process).initializer(task, args) {
+            Ok(options) => self.process = options,
+            Err(e) => self.deferred = Some(e),
+        }
+        self
+    }
+
+    /// Log forwarding from worker processes, in one value. Giving this *and* any of
+    /// [`forward_process_logs`](Self::forward_process_logs),
+    /// [`process_log_level`](Self::process_log_level) or
+    /// [`process_log_target`](Self::process_log_target) is a [`ConfigError::Conflicting`];
+    /// enabling it for a non-process backend is a [`ConfigError::ProcessOnly`].
+    pub fn process_logging(mut self, config: ProcessLoggingConfig) -> Self {
+        self.process_logging = Some(config);
+        self
+    }
+
+    /// Convenience form: turn worker log forwarding on or off (default level `Info`, target the
+    /// manager's log target).
+    pub fn forward_process_logs(mut self, on: bool) -> Self {
+        self.log_shorthand.enabled = Some(on);
+        self
+    }
+
+    /// Convenience form: the most verbose level forwarded from workers (see
+    /// [`ProcessLoggingConfig::parse_level`] to accept names).
+    pub fn process_log_level(mut self, level: LevelFilter) -> Self {
+        self.log_shorthand.level = Some(level);
+        self
+    }
+
+    /// Convenience form: the parent-side target forwarded records are re-emitted on.
+    pub fn process_log_target(mut self, target: impl Into<String>) -> Self {
+        self.log_shorthand.target = Some(target.into());
+        self
+    }
+
     /// Validates everything and builds a stopped manager. Checks run in the reference order:
     /// counts (max, min, units, workers), durations (default lease, check interval; grace may be
     /// zero), `min_pools <= max_pools`, then the backend.
@@ -253,6 +350,29 @@ impl ManagerBuilder {
             return Err(ConfigError::MinAboveMax { min_pools: self.min_pools, max_pools });
         }
         self.backend.check_supported()?;
+        if let Some(e) = self.deferred {
+            return Err(e);
+        }
+        self.process.validate()?;
+        let process_logging = match (self.process_logging, self.log_shorthand) {
+            (Some(_), shorthand) if shorthand.is_set() => {
+                return Err(ConfigError::Conflicting(
+                    "give process logging either as process_logging(..) or through forward_process_logs / \
+                     process_log_level / process_log_target, not both",
+                ))
+            }
+            (Some(config), _) => Some(config),
+            (None, s) if s.is_set() => Some(ProcessLoggingConfig {
+                enabled: s.enabled.unwrap_or(true),
+                level: s.level.unwrap_or(LevelFilter::Info),
+                target: s.target,
+            }),
+            (None, _) => None,
+        }
+        .filter(|c| c.enabled);
+        if process_logging.is_some() && self.backend != ExecutorBackend::Process {
+            return Err(ConfigError::ProcessOnly { option: "process log forwarding", backend: self.backend });
+        }
         Ok(Config {
             backend: self.backend,
             max_pools,
@@ -266,6 +386,8 @@ impl ManagerBuilder {
             name_prefix: self.name_prefix,
             log_target: self.log_target,
             thread: self.thread,
+            process: self.process,
+            process_logging,
         })
     }
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::backend::ExecutorBackend;
+use crate::backend::WorkerExit;
 use crate::lease::LeaseId;
 
 /// A configuration value was rejected by [`ManagerBuilder::build`](crate::ManagerBuilder::build)
@@ -53,6 +54,29 @@ pub enum ConfigError {
         backend: ExecutorBackend,
         /// Why it cannot be used.
         reason: &'static str,
+    },
+    /// A log level name was not recognised.
+    #[error("Invalid logging level {name:?}: expected off, error, warn, info, debug or trace")]
+    InvalidLogLevel {
+        /// The name that was given.
+        name: String,
+    },
+    /// Two ways of setting the same thing were both used.
+    #[error("{0}")]
+    Conflicting(&'static str),
+    /// An option that only the process backend understands was set for another backend.
+    #[error("{option} requires the process backend (the manager uses the {backend} backend)")]
+    ProcessOnly {
+        /// The option.
+        option: &'static str,
+        /// The backend that was selected.
+        backend: ExecutorBackend,
+    },
+    /// The initializer's arguments could not be serialized.
+    #[error("the worker initializer's arguments cannot be serialized: {message}")]
+    InvalidInitializerArgs {
+        /// The serializer's error.
+        message: String,
     },
 }
 
@@ -136,6 +160,15 @@ pub enum LeaseError {
         /// The lease.
         lease_id: LeaseId,
     },
+    /// The work does not fit the lease's backend: closures run on thread pools, registered
+    /// [`Task`](crate::Task)s on process pools.
+    #[error("lease {lease_id} is on a {backend} pool, which cannot run this kind of work (closures need the thread backend, registered tasks the process backend)")]
+    WrongBackend {
+        /// The lease.
+        lease_id: LeaseId,
+        /// The lease's backend.
+        backend: ExecutorBackend,
+    },
     /// A renewal would move the deadline beyond what the clock can represent.
     #[error("cannot renew lease {lease_id} by {extra:?}: the deadline would overflow")]
     InvalidRenewal {
@@ -165,6 +198,51 @@ pub enum TaskError {
     PoolBroken {
         /// What broke the pool.
         reason: String,
+    },
+    /// The worker process running the task died (abort, signal, out of memory, killed from
+    /// outside). Its pool was retired and is replaced.
+    #[error("worker process {pid} crashed while running the task ({status})")]
+    WorkerCrashed {
+        /// The worker's pid.
+        pid: u32,
+        /// How it ended.
+        status: WorkerExit,
+    },
+    /// The task was running in a worker process when its lease was revoked at hard expiry (or the
+    /// manager stopped); the worker was terminated.
+    #[error("task was running in worker process {pid} when its lease was revoked; the worker was terminated")]
+    Revoked {
+        /// The terminated worker's pid.
+        pid: u32,
+    },
+    /// No task of this name is registered in the worker's [`TaskRegistry`](crate::TaskRegistry).
+    #[error("no task named {name:?} is registered in the worker")]
+    UnknownTask {
+        /// The task name that was sent.
+        name: String,
+    },
+    /// The task's input could not be serialized (parent) or deserialized (worker).
+    #[error("the input of task {task:?} could not be (de)serialized: {message}")]
+    InvalidInput {
+        /// The task.
+        task: String,
+        /// The serializer's error.
+        message: String,
+    },
+    /// The task's output could not be serialized (worker) or deserialized (parent).
+    #[error("the output of task {task:?} could not be (de)serialized: {message}")]
+    InvalidOutput {
+        /// The task.
+        task: String,
+        /// The serializer's error.
+        message: String,
+    },
+    /// A registered task reached a lease that is not a process pool (through a
+    /// [`WorkGrinder`](crate::WorkGrinder) on a thread-backend manager).
+    #[error("task {task:?} is a registered process task and needs a process-backend lease")]
+    WrongBackend {
+        /// The task.
+        task: String,
     },
     /// The task could not be submitted: its lease refused it (from
     /// [`ExecutorLease::run`](crate::ExecutorLease::run), or a grinder batch whose lease expired or

@@ -6,12 +6,17 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::backend::process::{decode, encode, Task};
+use crate::backend::{ExecutorBackend, Pool};
 use crate::cell::{LeaseCell, Status};
 use crate::error::{LeaseError, TaskError};
 use crate::manager::{LeaseRef, ManagedPool, Shared};
 use crate::state::lease_state;
 use crate::stats::LeaseState;
-use crate::task::{task_pair, QueuedTask, Resolution, TaskHandle, TaskOwner};
+use crate::task::{remote_pair, task_pair, QueuedTask, RemoteDone, RemoteJob, Resolution, TaskHandle, TaskOwner};
 
 /// A lease's identifier, unique within its manager (across restarts too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,7 +128,28 @@ impl ExecutorLease {
         LeasedExecutor { inner: Arc::clone(&self.inner) }
     }
 
-    /// Runs `f` on the leased pool and blocks for its result.
+    /// The backend of the leased pool.
+    pub fn backend(&self) -> ExecutorBackend {
+        backend_of(&self.inner)
+    }
+
+    /// Worker process ids of the leased pool (empty for a thread pool).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.inner.pool.pool.pids()
+    }
+
+    /// Runs the registered `task` on a worker process of the leased pool and blocks for its
+    /// result (process backend; see [`LeasedExecutor::submit_task`]).
+    pub fn run_task<I, O>(&self, task: &Task<I, O>, input: I) -> Result<O, TaskError>
+    where
+        I: Serialize,
+        O: DeserializeOwned + Send + 'static,
+    {
+        submit_task(&self.inner, task, input)?.wait()
+    }
+
+    /// Runs `f` on the leased pool and blocks for its result (thread backend; see
+    /// [`LeasedExecutor::submit`]).
     pub fn run<T, F>(&self, f: F) -> Result<T, TaskError>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -158,13 +184,58 @@ impl LeasedExecutor {
     /// Queues `f` on the leased pool and returns its handle at once.
     ///
     /// Fails with [`LeaseError::Released`] once the lease is released (even while it drains),
-    /// [`LeaseError::Expired`] past hard expiry, [`LeaseError::ManagerStopped`] after `stop`.
+    /// [`LeaseError::Expired`] past hard expiry, [`LeaseError::ManagerStopped`] after `stop`,
+    /// [`LeaseError::PoolBroken`] once its pool broke, and [`LeaseError::WrongBackend`] on a
+    /// process pool (closures cannot cross a process boundary: use
+    /// [`submit_task`](Self::submit_task)).
     pub fn submit<T, F>(&self, f: F) -> Result<TaskHandle<T>, LeaseError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         submit(&self.inner, f)
+    }
+
+    /// Queues the registered `task` with `input` on a worker process of the leased pool and
+    /// returns its handle at once (process backend).
+    ///
+    /// Refused like [`submit`](Self::submit), and with [`LeaseError::WrongBackend`] on a thread
+    /// pool (a deliberate, typed refusal: the task's function is in this process, but a lease on
+    /// a thread pool runs closures; wrap the call in one, `submit(move || TASK.call(input))`).
+    /// Failures that belong to this task alone resolve its handle: input that does not
+    /// serialize ([`TaskError::InvalidInput`]), a name the worker does not know
+    /// ([`TaskError::UnknownTask`]), output that does not deserialize
+    /// ([`TaskError::InvalidOutput`]), a panic ([`TaskError::Panicked`], the worker lives on), the
+    /// worker dying ([`TaskError::WorkerCrashed`], with pid and status) or being terminated at
+    /// revocation ([`TaskError::Revoked`]).
+    ///
+    /// ```no_run
+    /// use leasepool::{AcquireOptions, ExecutorBackend, LeasedExecutorManager, Task, TaskRegistry};
+    ///
+    /// fn square(n: u64) -> u64 { n * n }
+    /// static SQUARE: Task<u64, u64> = Task::new("square", square);
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     leasepool::run_if_worker(&TaskRegistry::new().register(&SQUARE));
+    ///     let manager = LeasedExecutorManager::builder()
+    ///         .backend(ExecutorBackend::Process)
+    ///         .max_pools(1)
+    ///         .workers_per_pool(2)
+    ///         .build()?;
+    ///     manager.start()?;
+    ///     let lease = manager.acquire(AcquireOptions::new())?;
+    ///     let handle = lease.executor().submit_task(&SQUARE, 12)?;
+    ///     assert_eq!(handle.wait()?, 144);
+    ///     assert_eq!(lease.run_task(&SQUARE, 3)?, 9);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn submit_task<I, O>(&self, task: &Task<I, O>, input: I) -> Result<TaskHandle<O>, LeaseError>
+    where
+        I: Serialize,
+        O: DeserializeOwned + Send + 'static,
+    {
+        submit_task(&self.inner, task, input)
     }
 
     /// The lease this proxy submits to.
@@ -174,12 +245,24 @@ impl LeasedExecutor {
 }
 
 /// The error for a lease that refuses work because of `status`.
-pub(crate) fn refusal(lease_id: LeaseId, status: Status) -> LeaseError {
+pub(crate) fn refusal(lease: &LeaseRef, status: Status) -> LeaseError {
+    let lease_id = lease.info.id;
     match status {
         Status::Active | Status::Released => LeaseError::Released { lease_id },
         Status::Revoked => LeaseError::Expired { lease_id },
-        Status::Broken => LeaseError::PoolBroken { lease_id, reason: BROKEN.to_owned() },
+        Status::Broken => LeaseError::PoolBroken { lease_id, reason: broken_reason(lease) },
         Status::Stopped => LeaseError::ManagerStopped { lease_id },
+    }
+}
+
+fn broken_reason(lease: &LeaseCell<Arc<ManagedPool>>) -> String {
+    lease.pool.pool.broken_reason().unwrap_or_else(|| BROKEN.to_owned())
+}
+
+fn backend_of(lease: &LeaseRef) -> ExecutorBackend {
+    match &*lease.pool.pool {
+        Pool::Thread(_) => ExecutorBackend::Thread,
+        Pool::Process(_) => ExecutorBackend::Process,
     }
 }
 
@@ -195,14 +278,36 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let Pool::Thread(pool) = &*lease.pool.pool else {
+        return Err(LeaseError::WrongBackend { lease_id: lease.info.id, backend: backend_of(lease) });
+    };
     enter(lease)?;
     let (handle, completer) = task_pair(Arc::clone(lease) as Arc<dyn TaskOwner>, 0);
-    if let Err(job) = lease.pool.pool.spawn(move || {
+    if let Err(job) = pool.spawn(move || {
         completer.run(f);
     }) {
         // The pool was shut down between `enter` and here, which only happens after the lease
         // was ended: running the job here resolves it as cancelled, with accounting.
         job();
+    }
+    Ok(handle)
+}
+
+fn submit_task<I, O>(lease: &LeaseRef, task: &Task<I, O>, input: I) -> Result<TaskHandle<O>, LeaseError>
+where
+    I: Serialize,
+    O: DeserializeOwned + Send + 'static,
+{
+    let Pool::Process(pool) = &*lease.pool.pool else {
+        return Err(LeaseError::WrongBackend { lease_id: lease.info.id, backend: backend_of(lease) });
+    };
+    enter(lease)?;
+    let (handle, completer) = remote_pair(Arc::clone(lease) as Arc<dyn TaskOwner>, 0, task.name(), decode::<O>);
+    let done: Box<dyn RemoteDone> = Box::new(completer);
+    match encode(&input) {
+        // A pool that closed meanwhile resolves the task at once (cancelled, or pool broken).
+        Ok(input) => pool.submit(RemoteJob { task: task.name(), input, done }),
+        Err(message) => done.fail(TaskError::InvalidInput { task: task.name().to_owned(), message }),
     }
     Ok(handle)
 }
@@ -216,7 +321,7 @@ fn enter(lease: &LeaseRef) -> Result<(), LeaseError> {
         if finalize {
             lease.manager().finalize(lease.info.id);
         }
-        return Err(refusal(lease.info.id, status));
+        return Err(refusal(lease, status));
     }
     lease.pool.tasks.submitted.fetch_add(1, Relaxed);
     Ok(())
@@ -234,8 +339,8 @@ pub(crate) fn try_enter(lease: &LeaseRef) -> Result<Entered, LeaseError> {
 }
 
 impl Entered {
-    /// Runs `job(true)` on the leased pool, or `job(false)` if the lease ended before the job
-    /// started; the job reports how it resolved.
+    /// Runs `job(true)` on the leased thread pool, or `job(false)` if the lease ended before the
+    /// job started; the job reports how it resolved.
     pub(crate) fn spawn(self, job: impl FnOnce(bool) -> Resolution + Send + 'static) {
         let lease = self.0;
         let pool = Arc::clone(&lease.pool);
@@ -243,16 +348,68 @@ impl Entered {
             let resolution = job(lease.ended().is_none());
             lease.account(resolution, 0);
         };
-        if let Err(run) = pool.pool.spawn(run) {
+        let Pool::Thread(threads) = &*pool.pool else {
+            unreachable!("grinder drain jobs are only spawned on thread pools")
+        };
+        if let Err(run) = threads.spawn(run) {
             run();
         }
+    }
+
+    /// Sends a process task on the leased process pool; `after` runs once it resolved (or was
+    /// refused), then the slot is accounted.
+    pub(crate) fn send(self, job: RemoteJob, after: impl FnOnce() + Send + 'static) {
+        let lease = self.0;
+        let Pool::Process(pool) = &*lease.pool.pool else {
+            unreachable!("process tasks are only sent to process pools")
+        };
+        let RemoteJob { task, input, done } = job;
+        let done = Box::new(Accounted { inner: Some(done), after: Some(Box::new(after)), lease: Arc::clone(&lease) });
+        pool.submit(RemoteJob { task, input, done });
+    }
+}
+
+/// A process task sent through an [`Entered`] slot: resolves the task, runs `after`, then
+/// accounts for the slot on the lease.
+struct Accounted {
+    inner: Option<Box<dyn RemoteDone>>,
+    after: Option<Box<dyn FnOnce() + Send>>,
+    lease: LeaseRef,
+}
+
+impl RemoteDone for Accounted {
+    fn start(&mut self) -> bool {
+        self.inner.as_mut().is_some_and(|inner| inner.start())
+    }
+
+    fn finish(mut self: Box<Self>, outcome: Result<Vec<u8>, TaskError>) {
+        if let Some(inner) = self.inner.take() {
+            inner.finish(outcome);
+        }
+    }
+
+    fn fail(mut self: Box<Self>, error: TaskError) {
+        if let Some(inner) = self.inner.take() {
+            inner.fail(error);
+        }
+    }
+}
+
+impl Drop for Accounted {
+    fn drop(&mut self) {
+        let resolution = if self.inner.is_some() { Resolution::Cancelled } else { Resolution::Completed };
+        drop(self.inner.take()); // resolves an unresolved task
+        if let Some(after) = self.after.take() {
+            after();
+        }
+        self.lease.account(resolution, 0);
     }
 }
 
 impl TaskOwner for LeaseCell<Arc<ManagedPool>> {
     fn refuse(&self) -> Option<TaskError> {
         match self.ended()? {
-            Status::Broken => Some(TaskError::PoolBroken { reason: BROKEN.to_owned() }),
+            Status::Broken => Some(TaskError::PoolBroken { reason: broken_reason(self) }),
             _ => Some(TaskError::Cancelled),
         }
     }

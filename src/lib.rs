@@ -59,7 +59,10 @@ mod state;
 mod stats;
 mod task;
 
-pub use backend::ExecutorBackend;
+pub use backend::process::{
+    run_if_worker, InitializerCall, ProcessLoggingConfig, ProcessOptions, Task, TaskRegistry, WorkerProgram,
+};
+pub use backend::{ExecutorBackend, WorkerExit};
 pub use config::{AcquireOptions, ManagerBuilder, SizeProvider, StartHook, ThreadPoolOptions};
 pub use error::{AcquireError, ConfigError, GrinderError, LeaseError, StartError, TaskError};
 pub use grinder::{
@@ -68,7 +71,7 @@ pub use grinder::{
 pub use interrupt::Interrupt;
 pub use lease::{ExecutorLease, LeaseId, LeasedExecutor};
 pub use manager::LeasedExecutorManager;
-pub use stats::{LeaseCounters, LeaseState, LeaseStats, ManagerStats, TaskCountersSnapshot};
+pub use stats::{LeaseCounters, LeaseState, LeaseStats, ManagerStats, PoolStats, TaskCountersSnapshot};
 pub use task::TaskHandle;
 
 #[cfg(all(test, loom))]

@@ -25,7 +25,7 @@ use crate::error::{AcquireError, ConfigError, LeaseError, StartError};
 use crate::interrupt::Interrupt;
 use crate::lease::{refusal, ExecutorLease, LeaseId};
 use crate::state::{AcquireStep, Effects, Event, Grant, Handoff, LeaseInfo, LeaseRequest, Phase, RetireReason, State};
-use crate::stats::{LeaseStats, ManagerStats, TaskCounters};
+use crate::stats::{LeaseStats, ManagerStats, PoolStats, TaskCounters};
 use crate::task::panic_message;
 
 /// A queued caller's own wake-up: `served` is set (then the condvar notified) when the state
@@ -248,7 +248,13 @@ impl Shared {
     /// Builds one pool (outside the lock).
     pub(crate) fn create_pool(self: &Arc<Self>) -> Result<Arc<ManagedPool>, String> {
         let seq = self.next_pool_seq.fetch_add(1, Relaxed) + 1;
-        match Pool::create(&self.config, seq) {
+        let manager = Arc::downgrade(self);
+        let on_broken = Box::new(move |seq| {
+            if let Some(shared) = manager.upgrade() {
+                shared.pool_broke(seq);
+            }
+        });
+        match Pool::create(&self.config, seq, on_broken) {
             Ok(pool) => {
                 let pool = Arc::new(ManagedPool {
                     pool: Arc::new(pool),
@@ -279,7 +285,7 @@ impl Shared {
         if !effects.retire.is_empty() {
             for (managed, reason) in &effects.retire {
                 let pool = &managed.pool;
-                pool.shutdown();
+                pool.shutdown(*reason);
                 if *reason == RetireReason::Broken {
                     log::warn!(target: self.log_target(), "retiring a broken executor (seq={})", pool.seq());
                 } else {
@@ -287,7 +293,7 @@ impl Shared {
                 }
             }
             let mut retired = self.retired.lock();
-            retired.retain(|p| !p.threads_finished());
+            retired.retain(|p| !p.finished());
             retired.extend(effects.retire.into_iter().map(|(p, _)| Arc::clone(&p.pool)));
         }
         for signal in &effects.woken {
@@ -346,7 +352,7 @@ impl Shared {
                 Err(reason) => {
                     failures += 1;
                     if failures == START_ATTEMPTS * desired {
-                        pools.iter().for_each(|p| p.pool.shutdown());
+                        pools.iter().for_each(|p| p.pool.shutdown(RetireReason::Stopped));
                         self.state.lock().counters.pools_retired_broken += failures as u64;
                         return Err(StartError::PoolCreation { reason });
                     }
@@ -398,11 +404,25 @@ impl Shared {
         }
         self.state.lock().finish_stop();
         drop(checker);
+        let pools = self.retired.lock().clone();
+        if self.config.backend == ExecutorBackend::Process {
+            // No worker process outlives a stop: wait (bounded) until every one is reaped, which
+            // also delivers the log records they sent before exiting.
+            let budget = Instant::now() + self.config.process.terminate_grace + Duration::from_secs(5);
+            for pool in &pools {
+                // Pools retired earlier (shrunk, broken) may still have workers finishing a task.
+                pool.shutdown(RetireReason::Stopped);
+            }
+            for pool in &pools {
+                if !pool.join(deadline.map_or(budget, |d| d.max(budget))) {
+                    log::warn!(target: self.log_target(), "worker processes of executor seq={} did not exit in time", pool.seq());
+                }
+            }
+        }
         if was_running {
             log::info!(target: self.log_target(), "manager stopped");
         }
         let Some(deadline) = deadline else { return true };
-        let pools = self.retired.lock().clone();
         // Join every pool (no short-circuit): each one gets the same overall deadline.
         let mut all_joined = true;
         for pool in &pools {
@@ -411,8 +431,26 @@ impl Shared {
         all_joined
     }
 
+    /// Acquires a lease on a healthy pool: a pool found broken at hand-out (a worker process
+    /// died while it was idle) is retired, and the caller keeps its place and its deadline.
     fn acquire(self: &Arc<Self>, options: AcquireOptions, blocking: bool) -> Result<ExecutorLease, AcquireError> {
         let start = Instant::now();
+        loop {
+            let lease = self.acquire_from(options.clone(), blocking, start)?;
+            if lease.cell().pool.pool.is_healthy() {
+                return Ok(lease);
+            }
+            log::warn!(target: self.log_target(), "executor seq={} was found broken at hand-out", lease.pool_seq());
+            self.end_lease(lease.id(), Status::Broken);
+        }
+    }
+
+    fn acquire_from(
+        self: &Arc<Self>,
+        options: AcquireOptions,
+        blocking: bool,
+        start: Instant,
+    ) -> Result<ExecutorLease, AcquireError> {
         let request = LeaseRequest {
             owner: options.owner,
             duration: options.lease_duration.unwrap_or(self.config.default_lease),
@@ -543,6 +581,12 @@ impl Shared {
         self.apply(effects);
     }
 
+    /// A process pool broke (a worker died): end its lease as broken, or retire it if idle.
+    pub(crate) fn pool_broke(&self, seq: u64) {
+        let effects = self.state.lock().pool_broke(|p| p.pool.seq() == seq, Instant::now());
+        self.apply(effects);
+    }
+
     pub(crate) fn end_lease(&self, id: LeaseId, status: Status) {
         let effects = self.state.lock().end_lease(id, status, Instant::now());
         self.apply(effects);
@@ -560,7 +604,7 @@ impl Shared {
         renewed.map_err(|status| match status {
             None => LeaseError::InvalidRenewal { lease_id: info.id, extra },
             Some(status) => refusal(
-                info.id,
+                lease,
                 match cell.status() {
                     Status::Active | Status::Released => status,
                     ended => ended,
@@ -586,6 +630,12 @@ impl Shared {
                 pool_seq: l.pool_seq,
             })
             .collect();
+        // A pool's own lock is only ever taken inside the manager's, never the other way round.
+        let mut pools: Vec<PoolStats> = st
+            .pools()
+            .map(|(p, lease_id)| PoolStats { seq: p.pool.seq(), lease_id, worker_pids: p.pool.pids() })
+            .collect();
+        pools.sort_by_key(|p| p.seq);
         ManagerStats {
             backend: self.config.backend,
             running: st.phase == Phase::Running,
@@ -599,6 +649,7 @@ impl Shared {
             waiting: st.waiting(),
             workers_per_pool: self.config.workers_per_pool,
             leases,
+            pools,
             counters: st.counters,
             tasks: self.tasks.snapshot(),
         }

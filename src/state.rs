@@ -484,6 +484,29 @@ impl<P: Clone, W: Clone> State<P, W> {
         effects
     }
 
+    /// The pool `is_it` matches broke on its own (a worker process died): its lease ends as
+    /// broken, or, if it is idle, it is retired. Either way capacity is replaced.
+    pub(crate) fn pool_broke(&mut self, is_it: impl Fn(&P) -> bool, now: Instant) -> Effects<P, W> {
+        let mut effects = Effects::default();
+        if let Some(at) = self.leases.iter().position(|r| is_it(&r.cell.pool)) {
+            let record = self.leases.remove(at);
+            self.end_record(record, Status::Broken, &mut effects);
+        } else if let Some(at) = self.idle.iter().position(&is_it) {
+            let pool = self.idle.remove(at).expect("position is in range");
+            self.count_retired(RetireReason::Broken);
+            effects.retire.push((pool, RetireReason::Broken));
+        } else {
+            return effects;
+        }
+        self.after_capacity_change(now, &mut effects);
+        effects
+    }
+
+    /// Every pool the manager owns, idle ones first, with the lease holding it.
+    pub(crate) fn pools(&self) -> impl Iterator<Item = (&P, Option<LeaseId>)> {
+        self.idle.iter().map(|p| (p, None)).chain(self.leases.iter().map(|r| (&r.cell.pool, Some(r.cell.info.id))))
+    }
+
     fn end_record(&mut self, record: LeaseRecord<P>, status: Status, effects: &mut Effects<P, W>) {
         record.cell.end(status);
         let reason = if status == Status::Broken { RetireReason::Broken } else { RetireReason::Expired };
@@ -848,6 +871,27 @@ mod tests {
         assert!(grant.is_none(), "a reservation from before the stop never yields a lease");
         assert_eq!(effects.retire, vec![(2, RetireReason::Stopped)]);
         assert_eq!(st.creating(), 0);
+    }
+
+    #[test]
+    fn a_pool_that_breaks_ends_its_lease_or_leaves_the_idle_set() {
+        let t0 = Instant::now();
+        let mut st = running(3, vec![1, 2, 3], 3, t0);
+        let lease = granted(st.try_acquire(&req("a", 10, 1), t0));
+        assert_eq!(lease.pool, 1);
+        // Idle pool 3 breaks: it leaves the idle set, counted as broken, and the checker is asked
+        // to replace it.
+        let fx = st.pool_broke(|p| *p == 3, t0);
+        assert_eq!(fx.retire, vec![(3, RetireReason::Broken)]);
+        assert!(fx.wake_checker);
+        assert_eq!((st.available(), st.leased()), (1, 1));
+        // Leased pool 1 breaks: its lease ends as broken.
+        let fx = st.pool_broke(|p| *p == 1, t0);
+        assert_eq!(fx.retire, vec![(1, RetireReason::Broken)]);
+        assert_eq!(lease.status(), Status::Broken);
+        assert_eq!(st.counters.pools_retired_broken, 2);
+        // An unknown pool is a no-op.
+        assert!(st.pool_broke(|p| *p == 9, t0).is_empty());
     }
 
     #[test]

@@ -169,10 +169,25 @@ pub struct ManagerStats {
     pub workers_per_pool: usize,
     /// Every lease, in acquisition order.
     pub leases: Vec<LeaseStats>,
+    /// Every pool the manager owns (idle and leased), by sequence number, with its worker
+    /// process ids.
+    pub pools: Vec<PoolStats>,
     /// Lease and pool counters.
     pub counters: LeaseCounters,
     /// Task counters.
     pub tasks: TaskCountersSnapshot,
+}
+
+/// One pool in a [`ManagerStats`] snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// The pool's sequence number.
+    pub seq: u64,
+    /// The lease holding it, if any.
+    pub lease_id: Option<LeaseId>,
+    /// Its worker process ids (process backend; empty for thread pools).
+    pub worker_pids: Vec<u32>,
 }
 
 impl fmt::Display for ManagerStats {
@@ -194,6 +209,10 @@ impl fmt::Display for ManagerStats {
             self.workers_per_pool,
             self.waiting,
         )?;
+        for p in self.pools.iter().filter(|p| !p.worker_pids.is_empty()) {
+            let holder = p.lease_id.map_or_else(|| "idle".to_owned(), |id| format!("leased by {id}"));
+            writeln!(f, "  pool {} ({holder}): worker pids {:?}", p.seq, p.worker_pids)?;
+        }
         for l in &self.leases {
             writeln!(
                 f,

@@ -125,25 +125,34 @@ impl<T: Send + 'static, F: Send + 'static> SlotApi<T> for WithJob<T, F> {
     }
 }
 
-impl<T: Send, F: Send> QueuedTask for WithJob<T, F> {
-    fn settle_if_refused(&self) -> bool {
-        self.slot.settle_if_refused()
-    }
+/// A job type that keeps its [`Slot`] in a `slot` field is a queued task through that slot.
+macro_rules! queued_through_slot {
+    ([$($generics:tt)*] $ty:ty) => {
+        impl<$($generics)*> QueuedTask for $ty {
+            fn settle_if_refused(&self) -> bool {
+                self.slot.settle_if_refused()
+            }
 
-    fn is_queued(&self) -> bool {
-        self.slot.is_queued()
-    }
+            fn is_queued(&self) -> bool {
+                self.slot.is_queued()
+            }
 
-    fn cancel(&self) -> bool {
-        self.slot.cancel()
-    }
+            fn cancel(&self) -> bool {
+                self.slot.cancel()
+            }
+        }
+    };
 }
+
+queued_through_slot!([T: Send, F: Send] WithJob<T, F>);
 
 /// A job that owns its closure (a grinder job): run it, or fail it without running.
 pub(crate) trait RunJob: Send + Sync {
     fn run(&self) -> Resolution;
     fn fail(&self, error: TaskError);
     fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask>;
+    /// A process task's request, for a process pool to send (`None` for closures, or once taken).
+    fn take_remote(self: Arc<Self>) -> Option<RemoteJob>;
 }
 
 impl<T: Send + 'static, F: FnOnce() -> T + Send + 'static> RunJob for WithJob<T, F> {
@@ -165,6 +174,74 @@ impl<T: Send + 'static, F: FnOnce() -> T + Send + 'static> RunJob for WithJob<T,
     fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask> {
         self
     }
+
+    fn take_remote(self: Arc<Self>) -> Option<RemoteJob> {
+        None
+    }
+}
+
+/// A grinder job that is a registered process task: its serialized request waits in the same
+/// allocation as its slot until a process pool takes it.
+struct RemoteItem<T> {
+    slot: Slot<T>,
+    input: Mutex<Option<Vec<u8>>>,
+    task: &'static str,
+    decode: fn(&[u8]) -> Result<T, String>,
+}
+
+impl<T: Send + 'static> SlotApi<T> for RemoteItem<T> {
+    fn core(&self) -> &Slot<T> {
+        &self.slot
+    }
+
+    fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask> {
+        self
+    }
+}
+
+queued_through_slot!([T: Send] RemoteItem<T>);
+
+impl<T: Send + 'static> RunJob for RemoteItem<T> {
+    /// Run in this process (a thread-pool lease or a custom lease source): a registered task
+    /// needs a process pool, so it resolves with [`TaskError::WrongBackend`].
+    fn run(&self) -> Resolution {
+        if !claim(&self.slot) {
+            return Resolution::Cancelled;
+        }
+        self.input.lock().take();
+        finish(&self.slot, Err(TaskError::WrongBackend { task: self.task.to_owned() }))
+    }
+
+    fn fail(&self, error: TaskError) {
+        if claim(&self.slot) {
+            self.input.lock().take();
+            finish(&self.slot, Err(error));
+        }
+    }
+
+    fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask> {
+        self
+    }
+
+    fn take_remote(self: Arc<Self>) -> Option<RemoteJob> {
+        let input = self.input.lock().take()?;
+        let (task, decode) = (self.task, self.decode);
+        let done = RemoteCompleter { slot: Some(self as Arc<dyn SlotApi<T>>), started: false, task, decode };
+        Some(RemoteJob { task, input, done: Box::new(done) })
+    }
+}
+
+/// A fresh queued grinder job for a registered process task.
+pub(crate) fn remote_job_pair<T: Send + 'static>(
+    owner: Arc<dyn TaskOwner>,
+    tag: u64,
+    task: &'static str,
+    input: Vec<u8>,
+    decode: fn(&[u8]) -> Result<T, String>,
+) -> (TaskHandle<T>, PendingJob) {
+    let item = Arc::new(RemoteItem { slot: Slot::new(owner, tag), input: Mutex::new(Some(input)), task, decode });
+    let handle = TaskHandle { slot: Arc::clone(&item) as Arc<dyn SlotApi<T>> };
+    (handle, PendingJob(Some(item)))
 }
 
 /// A grinder job not run yet. Dropping it resolves the job as cancelled (with accounting).
@@ -178,6 +255,18 @@ impl PendingJob {
     pub(crate) fn fail(mut self, error: TaskError) {
         if let Some(job) = self.0.take() {
             job.fail(error);
+        }
+    }
+
+    /// The job as a process request, if it is a registered task; else the job back.
+    pub(crate) fn into_remote(mut self) -> Result<RemoteJob, PendingJob> {
+        let job = self.0.take().expect("pending job already consumed");
+        match Arc::clone(&job).take_remote() {
+            Some(remote) => Ok(remote),
+            None => {
+                self.0 = Some(job);
+                Err(self)
+            }
         }
     }
 
@@ -432,5 +521,98 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "<non-string panic payload>".to_owned()
+    }
+}
+
+/// A process task not started yet: what to send to a worker, and how to resolve its handle.
+pub(crate) struct RemoteJob {
+    pub(crate) task: &'static str,
+    pub(crate) input: Vec<u8>,
+    pub(crate) done: Box<dyn RemoteDone>,
+}
+
+/// The parent's side of one process task. Dropping it unresolved resolves the handle (cancelled,
+/// or the owner's refusal), so no waiter can sleep forever.
+pub(crate) trait RemoteDone: Send {
+    /// Queued → running. `false` if it was cancelled first or its owner refuses it now (then it
+    /// is already resolved and must not be sent).
+    fn start(&mut self) -> bool;
+    /// Resolves a started task with the worker's serialized output, or what ended it.
+    fn finish(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>);
+    /// Resolves the task with `error`, whether or not it started.
+    fn fail(self: Box<Self>, error: TaskError);
+}
+
+/// Resolves a process task's slot: decodes the output into `T`.
+pub(crate) struct RemoteCompleter<T> {
+    slot: Option<Arc<dyn SlotApi<T>>>,
+    started: bool,
+    task: &'static str,
+    decode: fn(&[u8]) -> Result<T, String>,
+}
+
+/// A fresh queued process task: the handle for the caller and its completer.
+pub(crate) fn remote_pair<T: Send + 'static>(
+    owner: Arc<dyn TaskOwner>,
+    tag: u64,
+    task: &'static str,
+    decode: fn(&[u8]) -> Result<T, String>,
+) -> (TaskHandle<T>, RemoteCompleter<T>) {
+    let slot: Arc<dyn SlotApi<T>> = Arc::new(Slot::new(owner, tag));
+    (TaskHandle { slot: Arc::clone(&slot) }, RemoteCompleter { slot: Some(slot), started: false, task, decode })
+}
+
+impl<T: Send + 'static> RemoteDone for RemoteCompleter<T> {
+    fn start(&mut self) -> bool {
+        let Some(slot) = &self.slot else { return false };
+        let core = slot.core();
+        if !claim(core) {
+            self.slot = None; // a canceller resolved it
+            return false;
+        }
+        if let Some(refusal) = core.owner.refuse() {
+            finish(core, Err(refusal));
+            self.slot = None;
+            return false;
+        }
+        self.started = true;
+        true
+    }
+
+    fn finish(mut self: Box<Self>, outcome: Result<Vec<u8>, TaskError>) {
+        if let Some(slot) = self.slot.take() {
+            let task = self.task;
+            let outcome = outcome.and_then(|bytes| {
+                (self.decode)(&bytes).map_err(|message| TaskError::InvalidOutput { task: task.to_owned(), message })
+            });
+            if self.started {
+                finish(slot.core(), outcome);
+            } else {
+                resolve_unstarted(slot.core(), outcome.err().unwrap_or(TaskError::Cancelled));
+            }
+        }
+    }
+
+    fn fail(mut self: Box<Self>, error: TaskError) {
+        if let Some(slot) = self.slot.take() {
+            if self.started {
+                finish(slot.core(), Err(error));
+            } else {
+                resolve_unstarted(slot.core(), error);
+            }
+        }
+    }
+}
+
+impl<T> Drop for RemoteCompleter<T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            let core = slot.core();
+            if self.started {
+                finish(core, Err(TaskError::Cancelled));
+            } else {
+                resolve_unstarted(core, core.owner.refuse().unwrap_or(TaskError::Cancelled));
+            }
+        }
     }
 }

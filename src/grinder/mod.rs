@@ -21,7 +21,13 @@ use crossbeam::utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{ConfigError, GrinderError, TaskError};
-use crate::task::{job_pair, panic_message, PendingJob, QueuedTask, Resolution, TaskHandle, TaskOwner};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::backend::process::{decode, encode, Task};
+use crate::task::{
+    job_pair, panic_message, remote_job_pair, PendingJob, QueuedTask, Resolution, TaskHandle, TaskOwner,
+};
 
 use batch::{run_batch, RunControl};
 pub use source::{BatchJob, BatchLease, LeaseSource};
@@ -479,11 +485,69 @@ impl<S: LeaseSource> WorkGrinder<S> {
         self.enqueue_as(owner, f)?.wait()
     }
 
+    /// Queues the registered process `task` with `input` and returns its handle at once (for a
+    /// grinder over a process-backend manager; on a thread-backend lease the job resolves with
+    /// [`TaskError::WrongBackend`]). Refusals come as [`TaskError::Refused`]; input that does not
+    /// serialize is [`TaskError::InvalidInput`] and queues nothing.
+    pub fn enqueue_task<I, O>(&self, task: &Task<I, O>, input: I) -> Result<TaskHandle<O>, TaskError>
+    where
+        I: Serialize,
+        O: DeserializeOwned + Send + 'static,
+    {
+        self.enqueue_task_as_inner(None, task, input)
+    }
+
+    /// Like [`enqueue_task`](Self::enqueue_task), with an owner label shown in the grinder's logs.
+    pub fn enqueue_task_as<I, O>(
+        &self,
+        owner: impl Into<Arc<str>>,
+        task: &Task<I, O>,
+        input: I,
+    ) -> Result<TaskHandle<O>, TaskError>
+    where
+        I: Serialize,
+        O: DeserializeOwned + Send + 'static,
+    {
+        self.enqueue_task_as_inner(Some(owner.into()), task, input)
+    }
+
+    /// Queues the registered process `task` with `input` and blocks for its result.
+    pub fn submit_task<I, O>(&self, task: &Task<I, O>, input: I) -> Result<O, TaskError>
+    where
+        I: Serialize,
+        O: DeserializeOwned + Send + 'static,
+    {
+        self.enqueue_task(task, input)?.wait()
+    }
+
+    fn enqueue_task_as_inner<I, O>(
+        &self,
+        owner: Option<Arc<str>>,
+        task: &Task<I, O>,
+        input: I,
+    ) -> Result<TaskHandle<O>, TaskError>
+    where
+        I: Serialize,
+        O: DeserializeOwned + Send + 'static,
+    {
+        let name = task.name();
+        let input = encode(&input).map_err(|message| TaskError::InvalidInput { task: name.to_owned(), message })?;
+        Ok(self.enqueue_job(owner, |owner, id| remote_job_pair(owner, id, name, input, decode::<O>))?)
+    }
+
     fn enqueue_inner<T, F>(&self, owner: Option<Arc<str>>, f: F) -> Result<TaskHandle<T>, GrinderError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.enqueue_job(owner, |owner, id| job_pair(owner, id, f))
+    }
+
+    fn enqueue_job<T>(
+        &self,
+        owner: Option<Arc<str>>,
+        make: impl FnOnce(Arc<dyn TaskOwner>, u64) -> (TaskHandle<T>, PendingJob),
+    ) -> Result<TaskHandle<T>, GrinderError> {
         let shared = &self.shared;
         let mut st = shared.state.lock();
         let refusal = match st.phase {
@@ -502,7 +566,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
         }
         st.next_item += 1;
         let id = st.next_item;
-        let (handle, task) = job_pair(Arc::clone(shared) as Arc<dyn TaskOwner>, id, f);
+        let (handle, task) = make(Arc::clone(shared) as Arc<dyn TaskOwner>, id);
         let wake = st.pending.len() + 1 == shared.config.batch_size_threshold || st.pending.is_empty();
         if st.pending.is_empty() {
             st.oldest_since = Some(Instant::now());

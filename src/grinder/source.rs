@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::backend::ExecutorBackend;
 use crate::config::AcquireOptions;
-use crate::error::{AcquireError, TaskError};
+use crate::error::{AcquireError, LeaseError, TaskError};
 use crate::interrupt::Interrupt;
 use crate::lease::{try_enter, ExecutorLease};
 use crate::manager::LeasedExecutorManager;
@@ -202,6 +203,34 @@ impl std::fmt::Debug for BatchJob {
     }
 }
 
+/// Sends one grinder job to a process lease. A closure cannot run there: that job alone
+/// resolves with [`LeaseError::WrongBackend`] and the rest of the batch goes on.
+fn submit_remote(lease: &ExecutorLease, mut job: BatchJob) -> Result<(), (TaskError, BatchJob)> {
+    let wrong_backend =
+        || TaskError::Rejected(LeaseError::WrongBackend { lease_id: lease.id(), backend: ExecutorBackend::Process });
+    let Kind::Single(slot) = &mut job.kind else {
+        unreachable!("a process lease has no parallelism, so its batches are submitted job by job")
+    };
+    let Some(pending) = slot.take() else { return Ok(()) };
+    let remote = match pending.into_remote() {
+        Ok(remote) => remote,
+        Err(pending) => {
+            pending.fail(wrong_backend());
+            return Ok(()); // dropping the emptied batch job counts the batch down
+        }
+    };
+    match try_enter(lease.cell()) {
+        // The emptied batch job counts the batch's latch down once the task resolved.
+        Ok(entered) => entered.send(remote, move || drop(job)),
+        Err(e) => {
+            drop(remote); // resolves the task (cancelled) ...
+            let error = TaskError::Rejected(e);
+            return Err((error, job)); // ... and the grinder fails the rest of the batch with this
+        }
+    }
+    Ok(())
+}
+
 impl LeaseSource for LeasedExecutorManager {
     type Lease = ExecutorLease;
 
@@ -221,6 +250,9 @@ impl LeaseSource for LeasedExecutorManager {
 
 impl BatchLease for ExecutorLease {
     fn submit(&self, job: BatchJob) -> Result<(), (TaskError, BatchJob)> {
+        if self.backend() == ExecutorBackend::Process {
+            return submit_remote(self, job);
+        }
         match try_enter(self.cell()) {
             Ok(entered) => {
                 let lease = Arc::clone(self.cell());
@@ -240,7 +272,8 @@ impl BatchLease for ExecutorLease {
     }
 
     fn parallelism(&self) -> Option<usize> {
-        Some(self.cell().pool.pool.threads())
+        // Drain jobs run closures on pool threads; a process pool takes its tasks one by one.
+        (self.backend() == ExecutorBackend::Thread).then(|| self.cell().pool.pool.workers())
     }
 
     fn soft_expires_at(&self) -> Option<Instant> {

@@ -1,0 +1,712 @@
+//! Issue 4: the process backend, end to end with real worker processes.
+//!
+//! The workers are this test binary re-executed, so this target runs without libtest
+//! (`harness = false`): `main` first calls `leasepool::run_if_worker` (a worker never returns
+//! from it), then runs the tests below one after another, each under a watchdog. Arguments that
+//! do not start with `-` filter tests by name, as with libtest.
+//!
+//! Cross-process synchronisation uses TCP on localhost instead of sleeps: the `hold` task
+//! connects to the test, sends its pid ("I started"), then blocks until the test closes the
+//! connection (or the worker is killed).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use leasepool::{
+    AcquireError, AcquireOptions, ExecutorBackend, LeaseError, LeaseState, LeasedExecutorManager, ManagerBuilder,
+    ProcessLoggingConfig, ProcessOptions, StartError, StopMode, Task, TaskError, TaskRegistry, WorkGrinder, WorkerExit,
+};
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use serde::{Serialize, Serializer};
+
+// ---------------------------------------------------------------------------------------------
+// Tasks (run in the workers)
+
+fn square(n: u64) -> u64 {
+    n * n
+}
+
+fn pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+fn panics(message: String) -> u32 {
+    panic!("{message}")
+}
+
+/// Holds like [`hold`], then aborts the worker process.
+fn hold_then_abort(port: u16) -> u32 {
+    hold(port);
+    std::process::abort()
+}
+
+/// Connects to the test on `port`, sends its pid, and blocks until the test hangs up.
+fn hold(port: u16) -> u32 {
+    let me = std::process::id();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the test");
+    stream.write_all(&me.to_le_bytes()).expect("send pid");
+    let mut sink = Vec::new();
+    let _ = stream.read_to_end(&mut sink);
+    me
+}
+
+fn log_all(nonce: String) -> u32 {
+    log::error!(target: "worker.example", "error {nonce}");
+    log::warn!(target: "worker.example", "warn {nonce}");
+    log::info!(target: "worker.example", "info {nonce}");
+    log::debug!(target: "worker.example", "debug {nonce}");
+    std::process::id()
+}
+
+/// Logs, then holds like [`hold`]: records emitted before a stop must still arrive.
+fn log_then_hold((nonce, port): (String, u16)) -> u32 {
+    log::warn!(target: "worker.example", "before stop {nonce}");
+    hold(port)
+}
+
+fn env_and_cwd(var: String) -> (Option<String>, String) {
+    (std::env::var(&var).ok(), std::env::current_dir().unwrap().display().to_string())
+}
+
+fn init_ok(tag: String) -> Result<(), String> {
+    log::warn!(target: "worker.init", "initializer ran: {tag}");
+    Ok(())
+}
+
+fn init_fail(reason: String) -> Result<(), String> {
+    Err(reason)
+}
+
+/// A value whose serialization always fails.
+struct Unserializable;
+
+impl Serialize for Unserializable {
+    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this value refuses to be serialized"))
+    }
+}
+
+fn unserializable(_: ()) -> Unserializable {
+    Unserializable
+}
+
+static SQUARE: Task<u64, u64> = Task::new("square", square);
+static PID: Task<(), u32> = Task::new("pid", pid);
+static PANICS: Task<String, u32> = Task::new("panics", panics);
+static HOLD_THEN_ABORT: Task<u16, u32> = Task::new("hold_then_abort", hold_then_abort);
+static HOLD: Task<u16, u32> = Task::new("hold", hold);
+static LOG_ALL: Task<String, u32> = Task::new("log_all", log_all);
+static LOG_THEN_HOLD: Task<(String, u16), u32> = Task::new("log_then_hold", log_then_hold);
+static ENV_AND_CWD: Task<String, (Option<String>, String)> = Task::new("env_and_cwd", env_and_cwd);
+static INIT_OK: Task<String, Result<(), String>> = Task::new("init_ok", init_ok);
+static INIT_FAIL: Task<String, Result<(), String>> = Task::new("init_fail", init_fail);
+static UNSERIALIZABLE: Task<(), Unserializable> = Task::new("unserializable", unserializable);
+/// The parent's handle on `unserializable` (its output type only has to deserialize here).
+static UNSERIALIZABLE_CALL: Task<(), u64> = Task::new("unserializable", |_| 0);
+/// Its input cannot be serialized (never reaches a worker).
+static TAKES_UNSERIALIZABLE: Task<Unserializable, u64> = Task::new("takes_unserializable", |_| 0);
+/// Not registered in the workers.
+static GHOST: Task<u64, u64> = Task::new("ghost", square);
+/// Registered as `square` (u64 -> u64) in the workers: the parent's idea of the types is wrong.
+static SQUARE_AS_STRING_OUT: Task<u64, String> = Task::new("square", |n| n.to_string());
+static SQUARE_WITH_STRING_IN: Task<String, u64> = Task::new("square", |s| s.len() as u64);
+
+fn registry() -> TaskRegistry {
+    TaskRegistry::new()
+        .register(&SQUARE)
+        .register(&PID)
+        .register(&PANICS)
+        .register(&HOLD_THEN_ABORT)
+        .register(&HOLD)
+        .register(&LOG_ALL)
+        .register(&LOG_THEN_HOLD)
+        .register(&ENV_AND_CWD)
+        .register(&INIT_OK)
+        .register(&INIT_FAIL)
+        .register(&UNSERIALIZABLE)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers (run in the parent)
+
+/// A process manager: `max` pools of `workers` workers, long leases, a quick terminate grace.
+fn builder(max: usize, workers: usize) -> ManagerBuilder {
+    LeasedExecutorManager::builder()
+        .backend(ExecutorBackend::Process)
+        .max_pools(max)
+        .workers_per_pool(workers)
+        .default_lease(Duration::from_secs(3600))
+        .check_interval(Duration::from_secs(3600))
+        .process_options(ProcessOptions::default().terminate_grace(Duration::from_millis(500)))
+}
+
+fn started(builder: ManagerBuilder) -> LeasedExecutorManager {
+    let m = builder.build().expect("valid config");
+    m.start().expect("start");
+    m
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn acquire(m: &LeasedExecutorManager) -> leasepool::ExecutorLease {
+    m.acquire(AcquireOptions::new().timeout(LONG)).expect("acquire")
+}
+
+fn wait<T: Send + 'static>(h: leasepool::TaskHandle<T>) -> Result<T, TaskError> {
+    h.wait_timeout(LONG).unwrap_or_else(|_| panic!("task did not resolve within {LONG:?}"))
+}
+
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Running (not a zombie, not gone), per `/proc/<pid>/stat`.
+fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+}
+
+/// Polls a condition that only the OS can show, for at most 10 s.
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn kill9(pid: u32) {
+    let status = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status().expect("run kill");
+    assert!(status.success(), "kill -9 {pid} failed");
+}
+
+/// The test's end of `hold` tasks.
+struct Holders {
+    listener: TcpListener,
+    held: Vec<TcpStream>,
+}
+
+impl Holders {
+    fn new() -> Holders {
+        Holders { listener: TcpListener::bind("127.0.0.1:0").expect("bind"), held: Vec::new() }
+    }
+
+    fn port(&self) -> u16 {
+        self.listener.local_addr().unwrap().port()
+    }
+
+    /// Waits (bounded) until one `hold` task has started; returns its worker's pid.
+    fn started(&mut self) -> u32 {
+        let listener = self.listener.try_clone().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(listener.accept().map(|(s, _)| s));
+        });
+        let mut stream = rx.recv_timeout(LONG).expect("a hold task did not start in time").expect("accept");
+        let mut pid = [0u8; 4];
+        stream.read_exact(&mut pid).unwrap();
+        self.held.push(stream);
+        u32::from_le_bytes(pid)
+    }
+
+    /// Lets every started `hold` task return.
+    fn release_all(&mut self) {
+        self.held.clear();
+    }
+}
+
+struct Capture(Mutex<Vec<(Level, String, String)>>);
+
+impl Log for Capture {
+    fn enabled(&self, _: &Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &Record) {
+        self.0.lock().unwrap().push((r.level(), r.target().to_owned(), r.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+static LOGS: Capture = Capture(Mutex::new(Vec::new()));
+
+/// Captured records on `target` whose message contains `fragment`.
+fn logged(target: &str, fragment: &str) -> Vec<(Level, String)> {
+    let logs = LOGS.0.lock().unwrap();
+    logs.iter().filter(|(_, t, m)| t == target && m.contains(fragment)).map(|(l, _, m)| (*l, m.clone())).collect()
+}
+
+fn nonce() -> String {
+    format!("{:?}", Instant::now())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+fn typed_round_trips_on_several_workers_with_pids_in_stats() {
+    let m = started(builder(2, 2));
+    let lease = acquire(&m);
+    assert_eq!(lease.backend(), ExecutorBackend::Process);
+    assert_eq!(lease.run_task(&SQUARE, 12).unwrap(), 144);
+    let handles: Vec<_> = (0..50u64).map(|i| lease.executor().submit_task(&SQUARE, i).unwrap()).collect();
+    let squares: Vec<u64> = handles.into_iter().map(|h| wait(h).unwrap()).collect();
+    assert_eq!(squares, (0..50u64).map(|i| i * i).collect::<Vec<_>>());
+
+    let pids = lease.worker_pids();
+    assert_eq!(pids.len(), 2);
+    assert!(pids.iter().all(|&p| p != std::process::id() && process_exists(p)));
+    let stats = m.stats();
+    let leased = stats.pools.iter().find(|p| p.lease_id == Some(lease.id())).expect("the leased pool is listed");
+    assert_eq!(leased.worker_pids, pids);
+    assert!(stats.to_string().contains("worker pids"), "{stats}");
+    // Both workers take work: two holds run at once, on different pids.
+    let mut holders = Holders::new();
+    let a = lease.executor().submit_task(&HOLD, holders.port()).unwrap();
+    let b = lease.executor().submit_task(&HOLD, holders.port()).unwrap();
+    let (pa, pb) = (holders.started(), holders.started());
+    assert_ne!(pa, pb);
+    holders.release_all();
+    let mut got = [wait(a).unwrap(), wait(b).unwrap()];
+    got.sort_unstable();
+    let mut want = [pa, pb];
+    want.sort_unstable();
+    assert_eq!(got, want);
+    m.stop();
+}
+
+fn closures_and_tasks_on_the_wrong_backend_are_typed_errors() {
+    let m = started(builder(1, 1));
+    let lease = acquire(&m);
+    let err = lease.executor().submit(|| 1).unwrap_err();
+    assert!(matches!(err, LeaseError::WrongBackend { backend: ExecutorBackend::Process, .. }), "{err:?}");
+    assert!(matches!(lease.run(|| 1), Err(TaskError::Rejected(LeaseError::WrongBackend { .. }))));
+    assert_eq!(m.stats().tasks.submitted, 0, "a refused submission is not counted");
+    m.stop();
+
+    let threads = LeasedExecutorManager::builder().max_pools(1).build().unwrap();
+    threads.start().unwrap();
+    let lease = threads.acquire(AcquireOptions::new()).unwrap();
+    let err = lease.executor().submit_task(&SQUARE, 2).unwrap_err();
+    assert!(matches!(err, LeaseError::WrongBackend { backend: ExecutorBackend::Thread, .. }), "{err:?}");
+    assert!(err.to_string().contains("registered tasks the process backend"), "{err}");
+    threads.stop();
+}
+
+fn unknown_tasks_and_serde_failures_fail_only_that_task() {
+    let m = started(builder(1, 1));
+    let lease = acquire(&m);
+    let worker = lease.run_task(&PID, ()).unwrap();
+    assert_eq!(lease.run_task(&GHOST, 3), Err(TaskError::UnknownTask { name: "ghost".into() }));
+    let bad_out = lease.run_task(&SQUARE_AS_STRING_OUT, 300).unwrap_err();
+    assert!(matches!(&bad_out, TaskError::InvalidOutput { task, .. } if task == "square"), "{bad_out:?}");
+    let bad_in = lease.run_task(&SQUARE_WITH_STRING_IN, "x".repeat(300)).unwrap_err();
+    assert!(matches!(&bad_in, TaskError::InvalidInput { task, .. } if task == "square"), "{bad_in:?}");
+    let unser = lease.run_task(&UNSERIALIZABLE_CALL, ()).unwrap_err();
+    assert!(matches!(&unser, TaskError::InvalidOutput { task, .. } if task == "unserializable"), "{unser:?}");
+    // Input that cannot be serialized never leaves the parent; only that task fails.
+    let handle = lease.executor().submit_task(&TAKES_UNSERIALIZABLE, Unserializable).unwrap();
+    assert!(matches!(wait(handle), Err(TaskError::InvalidInput { task, .. }) if task == "takes_unserializable"));
+    // The pool and its worker are unharmed.
+    assert_eq!(lease.run_task(&SQUARE, 9).unwrap(), 81);
+    assert_eq!(lease.run_task(&PID, ()).unwrap(), worker);
+    assert_eq!(lease.state(), LeaseState::Active);
+    assert_eq!(m.stats().counters.pools_retired_broken, 0);
+    m.stop();
+}
+
+fn a_panicking_task_resolves_as_panic_and_the_worker_lives_on() {
+    let m = started(builder(1, 1));
+    let lease = acquire(&m);
+    let before = lease.run_task(&PID, ()).unwrap();
+    let err = lease.run_task(&PANICS, "kaboom 42".into()).unwrap_err();
+    assert_eq!(err, TaskError::Panicked { message: "kaboom 42".into() });
+    assert_eq!(lease.run_task(&PID, ()).unwrap(), before, "same worker process after the panic");
+    assert_eq!(m.stats().tasks.panicked, 1);
+    m.stop();
+}
+
+fn an_aborting_task_crashes_its_worker_breaks_the_pool_and_is_replaced() {
+    let m = started(builder(1, 1));
+    let lease = acquire(&m);
+    let seq = lease.pool_seq();
+    let mut holders = Holders::new();
+    let crashing = lease.executor().submit_task(&HOLD_THEN_ABORT, holders.port()).unwrap();
+    let worker = holders.started();
+    let queued: Vec<_> = (0..3).map(|i| lease.executor().submit_task(&SQUARE, i).unwrap()).collect();
+    holders.release_all(); // now it aborts, with three tasks queued behind it
+    assert_eq!(wait(crashing), Err(TaskError::WorkerCrashed { pid: worker, status: WorkerExit::Signal(6) }));
+    for q in queued {
+        assert!(matches!(wait(q), Err(TaskError::PoolBroken { reason }) if reason.contains("SIGABRT")));
+    }
+    assert_eq!(lease.state(), LeaseState::Broken);
+    let refused = lease.executor().submit_task(&SQUARE, 1).unwrap_err();
+    assert!(matches!(&refused, LeaseError::PoolBroken { reason, .. } if reason.contains(&worker.to_string())));
+    assert!(!process_exists(worker), "the crashed worker was reaped");
+    let c = m.stats().counters;
+    assert_eq!(c.pools_retired_broken, 1);
+    // Capacity comes back with a fresh pool.
+    drop(lease);
+    let fresh = acquire(&m);
+    assert_ne!(fresh.pool_seq(), seq);
+    assert_eq!(fresh.run_task(&SQUARE, 5).unwrap(), 25);
+    m.stop();
+}
+
+fn a_busy_worker_killed_from_outside_fails_its_task_with_the_signal() {
+    let m = started(builder(1, 1));
+    let lease = acquire(&m);
+    let mut holders = Holders::new();
+    let held = lease.executor().submit_task(&HOLD, holders.port()).unwrap();
+    let worker = holders.started();
+    let queued = lease.executor().submit_task(&SQUARE, 2).unwrap();
+    kill9(worker);
+    assert_eq!(wait(held), Err(TaskError::WorkerCrashed { pid: worker, status: WorkerExit::Signal(9) }));
+    assert!(matches!(wait(queued), Err(TaskError::PoolBroken { .. })));
+    assert!(matches!(lease.executor().submit_task(&SQUARE, 1), Err(LeaseError::PoolBroken { .. })));
+    m.stop();
+}
+
+fn an_idle_pool_whose_worker_died_is_never_handed_out() {
+    let m = started(builder(1, 2).min_pools(1));
+    let idle = m.stats().pools[0].clone();
+    assert_eq!((idle.lease_id, idle.worker_pids.len()), (None, 2));
+    let victim = idle.worker_pids[1];
+    kill9(victim);
+    // `kill` returns once the signal is queued; the pool can only be judged once the process has
+    // actually died, which only the OS can show (a zombie, or reaped and gone).
+    wait_for("the killed worker to die", || !process_alive(victim));
+    // Whether the pool's reader noticed already or the hand-out check does, the lease is on a
+    // healthy pool.
+    let lease = acquire(&m);
+    assert_ne!(lease.pool_seq(), idle.seq, "the broken idle pool was not handed out");
+    assert!(!lease.worker_pids().contains(&victim));
+    assert_eq!(lease.run_task(&SQUARE, 4).unwrap(), 16);
+    assert_eq!(m.stats().counters.pools_retired_broken, 1);
+    m.stop();
+    assert!(!process_exists(idle.worker_pids[0]), "the broken pool's surviving worker was stopped too");
+}
+
+fn hard_expiry_terminates_the_worker_and_capacity_is_replaced() {
+    // Time is the subject here: a 300 ms lease with 200 ms grace. The bounds below are generous
+    // (30 s) so a loaded machine cannot make it flaky; the order of events is what is checked.
+    let m = started(builder(1, 1).lease_grace(Duration::from_millis(200)));
+    let lease = m.acquire(AcquireOptions::new().lease_duration(Duration::from_millis(300))).unwrap();
+    let seq = lease.pool_seq();
+    let mut holders = Holders::new();
+    let held = lease.executor().submit_task(&HOLD, holders.port()).unwrap();
+    let worker = holders.started();
+    let queued = lease.executor().submit_task(&SQUARE, 3).unwrap();
+    // The task never returns by itself (the test keeps the connection open): only revocation
+    // can end it, by terminating the worker.
+    assert_eq!(wait(held), Err(TaskError::Revoked { pid: worker }));
+    assert_eq!(wait(queued), Err(TaskError::Cancelled));
+    assert!(!process_exists(worker), "the revoked worker is gone");
+    assert_eq!(lease.state(), LeaseState::Revoked);
+    assert!(matches!(lease.executor().submit_task(&SQUARE, 1), Err(LeaseError::Expired { .. })));
+    let fresh = acquire(&m);
+    assert_ne!(fresh.pool_seq(), seq);
+    assert_eq!(fresh.run_task(&SQUARE, 6).unwrap(), 36);
+    let c = m.stats().counters;
+    assert_eq!((c.leases_revoked, c.pools_retired_expired), (1, 1));
+    m.stop();
+}
+
+fn a_failing_initializer_breaks_the_pool_with_its_reason() {
+    let m = builder(1, 2).worker_initializer(&INIT_FAIL, &"database unreachable".to_string()).build().unwrap();
+    let err = m.start().unwrap_err();
+    let StartError::PoolCreation { reason } = &err else { panic!("{err:?}") };
+    assert!(reason.contains("database unreachable") && reason.contains("init_fail"), "{reason}");
+    assert!(!m.is_running());
+    assert!(m.stats().counters.pools_retired_broken >= 1);
+
+    // On demand, the same failure is the acquire's error.
+    let m = builder(2, 1)
+        .min_pools(1)
+        .size_provider(|| 0)
+        .worker_initializer(&INIT_OK, &"fine".to_string())
+        .build()
+        .unwrap();
+    m.start().unwrap();
+    let _first = acquire(&m);
+    m.stop();
+    let panicky = builder(1, 1).worker_initializer(&PANICS_INIT, &String::new()).build().unwrap();
+    let err = panicky.start().unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+}
+
+fn init_panics(_: String) -> Result<(), String> {
+    panic!("initializer exploded")
+}
+static PANICS_INIT: Task<String, Result<(), String>> = Task::new("init_panics", init_panics);
+
+fn workers_are_recycled_after_max_tasks() {
+    let m = started(builder(1, 1).max_tasks_per_worker(2));
+    let lease = acquire(&m);
+    let pids: Vec<u32> = (0..6).map(|_| lease.run_task(&PID, ()).unwrap()).collect();
+    assert_eq!(pids[0], pids[1]);
+    assert_eq!(pids[2], pids[3]);
+    assert_eq!(pids[4], pids[5]);
+    assert!(pids[0] != pids[2] && pids[2] != pids[4] && pids[0] != pids[4], "{pids:?}");
+    assert!(!process_exists(pids[0]) && !process_exists(pids[2]), "recycled workers are reaped");
+    assert_eq!(lease.state(), LeaseState::Active);
+    m.stop();
+}
+
+fn workers_get_the_configured_environment_and_directory() {
+    let dir = std::env::temp_dir().canonicalize().unwrap();
+    let m = started(builder(1, 1).worker_env("LEASEPOOL_TEST_VAR", "from the parent").worker_cwd(&dir));
+    let lease = acquire(&m);
+    let (var, cwd) = lease.run_task(&ENV_AND_CWD, "LEASEPOOL_TEST_VAR".into()).unwrap();
+    assert_eq!(var.as_deref(), Some("from the parent"));
+    assert_eq!(Path::new(&cwd), dir);
+    m.stop();
+}
+
+fn worker_logs_are_forwarded_filtered_and_delivered_before_stop_returns() {
+    let target = "forwarded";
+    let m = started(
+        builder(1, 1)
+            .worker_initializer(&INIT_OK, &"tag-7".to_string())
+            .process_logging(ProcessLoggingConfig::enabled(LevelFilter::Warn).target(target)),
+    );
+    let lease = acquire(&m);
+    let n = nonce();
+    let worker = lease.run_task(&LOG_ALL, n.clone()).unwrap();
+    // Records travel on the same channel as the result, before it: they are already here.
+    let got = logged(target, &n);
+    let levels: Vec<Level> = got.iter().map(|(l, _)| *l).collect();
+    assert_eq!(levels, vec![Level::Error, Level::Warn], "only Warn and above pass: {got:?}");
+    assert!(got[0].1.starts_with(&format!("[worker {worker} worker.example] error")), "{got:?}");
+    assert_eq!(logged(target, "initializer ran: tag-7").len(), 1, "the initializer's record is forwarded");
+    // With forwarding on, a task's panic report is a forwarded error record too.
+    let n = nonce();
+    assert!(matches!(lease.run_task(&PANICS, n.clone()), Err(TaskError::Panicked { .. })));
+    let report = logged(target, &n);
+    assert!(report.len() == 1 && report[0].0 == Level::Error && report[0].1.contains("task panicked"), "{report:?}");
+
+    // A record emitted just before a stop is delivered before stop returns.
+    let mut holders = Holders::new();
+    let n = nonce();
+    let held = lease.executor().submit_task(&LOG_THEN_HOLD, (n.clone(), holders.port())).unwrap();
+    holders.started();
+    m.stop();
+    assert_eq!(logged(target, &format!("before stop {n}")).len(), 1);
+    assert!(matches!(wait(held), Err(TaskError::Revoked { .. })));
+
+    // Without forwarding nothing arrives.
+    let quiet = started(builder(1, 1));
+    let n = nonce();
+    acquire(&quiet).run_task(&LOG_ALL, n.clone()).unwrap();
+    quiet.stop();
+    assert!(LOGS.0.lock().unwrap().iter().all(|(_, _, m)| !m.contains(&n)));
+}
+
+fn process_logging_configuration_is_validated() {
+    let thread = LeasedExecutorManager::builder().max_pools(1).forward_process_logs(true).build();
+    assert!(matches!(thread, Err(leasepool::ConfigError::ProcessOnly { .. })), "{thread:?}");
+    let both = builder(1, 1)
+        .process_logging(ProcessLoggingConfig::enabled(LevelFilter::Info))
+        .process_log_level(LevelFilter::Debug)
+        .build();
+    assert!(matches!(both, Err(leasepool::ConfigError::Conflicting(_))), "{both:?}");
+    for (name, level) in [("WARN", LevelFilter::Warn), ("Warning", LevelFilter::Warn), ("debug", LevelFilter::Debug)] {
+        assert_eq!(ProcessLoggingConfig::parse_level(name).unwrap(), level);
+    }
+    assert!(matches!(ProcessLoggingConfig::parse_level("loud"), Err(leasepool::ConfigError::InvalidLogLevel { .. })));
+    let zero = builder(1, 1).max_tasks_per_worker(0).build();
+    assert!(matches!(zero, Err(leasepool::ConfigError::MustBePositive { field: "max_tasks_per_worker" })));
+    // The convenience form alone is fine.
+    builder(1, 1).forward_process_logs(true).process_log_level(LevelFilter::Debug).build().unwrap();
+}
+
+fn bootstrap_never_blocks_forever() {
+    let sleepy = builder(1, 1)
+        .process_options(ProcessOptions::default().program("sleep", ["30"]).start_timeout(Duration::from_millis(300)));
+    let began = Instant::now();
+    let err = sleepy.build().unwrap().start().unwrap_err();
+    assert!(err.to_string().contains("did not connect within"), "{err}");
+    assert!(began.elapsed() < Duration::from_secs(20), "three attempts of 300 ms each, not 30 s");
+
+    let quitter = builder(1, 1).process_options(ProcessOptions::default().program("true", Vec::<String>::new()));
+    let err = quitter.build().unwrap().start().unwrap_err();
+    assert!(err.to_string().contains("before connecting"), "{err}");
+    assert!(err.to_string().contains("run_if_worker"), "the error says how to fix it: {err}");
+
+    let missing = builder(1, 1).process_options(ProcessOptions::default().program("/nonexistent/worker", ["x"]));
+    let err = missing.build().unwrap().start().unwrap_err();
+    assert!(err.to_string().contains("cannot spawn"), "{err}");
+}
+
+fn stop_leaves_no_worker_process_behind() {
+    let m = started(builder(2, 2).min_pools(2).max_tasks_per_worker(3));
+    let busy = acquire(&m);
+    let mut holders = Holders::new();
+    let held = busy.executor().submit_task(&HOLD, holders.port()).unwrap();
+    holders.started();
+    let recycled = acquire(&m);
+    // 8 tasks on workers replaced after 3 tasks each: at least 3 distinct worker processes.
+    let mut seen: Vec<u32> = (0..8).map(|_| recycled.run_task(&PID, ()).unwrap()).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert!(seen.len() >= 3, "{seen:?}");
+    seen.extend(busy.worker_pids());
+    drop(recycled); // idle again (a replacement may still be starting: stop must handle that too)
+    seen.extend(m.stats().pools.iter().flat_map(|p| p.worker_pids.clone()));
+    seen.sort_unstable();
+    seen.dedup();
+    m.stop();
+    let left: Vec<u32> = seen.iter().copied().filter(|&p| process_exists(p)).collect();
+    assert!(left.is_empty(), "worker processes (or zombies) left after stop: {left:?}");
+    assert!(matches!(wait(held), Err(TaskError::Revoked { .. })));
+    assert!(m.stats().pools.is_empty());
+    // Restartable.
+    m.start().unwrap();
+    assert_eq!(acquire(&m).run_task(&SQUARE, 11).unwrap(), 121);
+    m.stop();
+}
+
+fn the_grinder_runs_registered_tasks_on_a_process_manager() {
+    let m = started(builder(2, 2));
+    let grinder =
+        WorkGrinder::builder(m.clone()).batch_size_threshold(40).max_wait(Duration::from_millis(20)).build().unwrap();
+    grinder.start().unwrap();
+    let handles: Vec<_> = (0..200u64).map(|i| grinder.enqueue_task(&SQUARE, i).unwrap()).collect();
+    let closure = grinder.enqueue(|| 1).unwrap();
+    let ghost = grinder.enqueue_task(&GHOST, 1).unwrap();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(wait(h).unwrap(), (i * i) as u64);
+    }
+    assert!(matches!(wait(closure), Err(TaskError::Rejected(LeaseError::WrongBackend { .. }))));
+    assert_eq!(wait(ghost), Err(TaskError::UnknownTask { name: "ghost".into() }));
+    assert_eq!(grinder.submit_task(&SQUARE, 7).unwrap(), 49);
+    grinder.stop(StopMode::Drain { deadline: Some(LONG) });
+    let stats = grinder.stats();
+    assert_eq!(stats.counters.jobs_completed, 201, "{stats}");
+    m.stop();
+
+    // On a thread manager, a registered task cannot run.
+    let threads = LeasedExecutorManager::builder().max_pools(1).build().unwrap();
+    threads.start().unwrap();
+    let grinder = WorkGrinder::builder(threads.clone()).max_wait(Duration::from_millis(10)).build().unwrap();
+    grinder.start().unwrap();
+    let err = grinder.submit_task(&SQUARE, 2).unwrap_err();
+    assert_eq!(err, TaskError::WrongBackend { task: "square".into() });
+    grinder.stop(StopMode::Cancel);
+    threads.stop();
+}
+
+fn acquire_errors_are_unchanged_for_processes() {
+    let m = started(builder(1, 1));
+    let _held = acquire(&m);
+    let err = m.try_acquire(AcquireOptions::new()).unwrap_err();
+    assert_eq!(err, AcquireError::Unavailable { max_pools: 1 });
+    m.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness
+
+type Test = (&'static str, fn());
+
+const TESTS: &[Test] = &[
+    (
+        "typed_round_trips_on_several_workers_with_pids_in_stats",
+        typed_round_trips_on_several_workers_with_pids_in_stats,
+    ),
+    (
+        "closures_and_tasks_on_the_wrong_backend_are_typed_errors",
+        closures_and_tasks_on_the_wrong_backend_are_typed_errors,
+    ),
+    ("unknown_tasks_and_serde_failures_fail_only_that_task", unknown_tasks_and_serde_failures_fail_only_that_task),
+    (
+        "a_panicking_task_resolves_as_panic_and_the_worker_lives_on",
+        a_panicking_task_resolves_as_panic_and_the_worker_lives_on,
+    ),
+    (
+        "an_aborting_task_crashes_its_worker_breaks_the_pool_and_is_replaced",
+        an_aborting_task_crashes_its_worker_breaks_the_pool_and_is_replaced,
+    ),
+    (
+        "a_busy_worker_killed_from_outside_fails_its_task_with_the_signal",
+        a_busy_worker_killed_from_outside_fails_its_task_with_the_signal,
+    ),
+    ("an_idle_pool_whose_worker_died_is_never_handed_out", an_idle_pool_whose_worker_died_is_never_handed_out),
+    (
+        "hard_expiry_terminates_the_worker_and_capacity_is_replaced",
+        hard_expiry_terminates_the_worker_and_capacity_is_replaced,
+    ),
+    ("a_failing_initializer_breaks_the_pool_with_its_reason", a_failing_initializer_breaks_the_pool_with_its_reason),
+    ("workers_are_recycled_after_max_tasks", workers_are_recycled_after_max_tasks),
+    ("workers_get_the_configured_environment_and_directory", workers_get_the_configured_environment_and_directory),
+    (
+        "worker_logs_are_forwarded_filtered_and_delivered_before_stop_returns",
+        worker_logs_are_forwarded_filtered_and_delivered_before_stop_returns,
+    ),
+    ("process_logging_configuration_is_validated", process_logging_configuration_is_validated),
+    ("bootstrap_never_blocks_forever", bootstrap_never_blocks_forever),
+    ("stop_leaves_no_worker_process_behind", stop_leaves_no_worker_process_behind),
+    ("the_grinder_runs_registered_tasks_on_a_process_manager", the_grinder_runs_registered_tasks_on_a_process_manager),
+    ("acquire_errors_are_unchanged_for_processes", acquire_errors_are_unchanged_for_processes),
+];
+
+fn main() {
+    leasepool::run_if_worker(&registry().register(&PANICS_INIT));
+    log::set_logger(&LOGS).expect("the test logger is the first logger");
+    log::set_max_level(LevelFilter::Trace);
+
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if std::env::args().any(|a| a == "--list") {
+        TESTS.iter().for_each(|(name, _)| println!("{name}: test"));
+        return;
+    }
+    let selected: Vec<&Test> =
+        TESTS.iter().filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f))).collect();
+    println!("\nrunning {} tests (process backend, one at a time)", selected.len());
+    let mut failed = Vec::new();
+    for (name, test) in &selected {
+        let watchdog = Watchdog::start(name, Duration::from_secs(120));
+        let began = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(test));
+        watchdog.finish();
+        match outcome {
+            Ok(()) => println!("test {name} ... ok ({:.2?})", began.elapsed()),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed.push(*name);
+            }
+        }
+    }
+    if failed.is_empty() {
+        println!("\ntest result: ok. {} passed", selected.len());
+    } else {
+        println!("\nfailures:\n    {}\n\ntest result: FAILED. {} failed", failed.join("\n    "), failed.len());
+        std::process::exit(101);
+    }
+}
+
+/// Aborts the whole run if one test hangs, so CI fails instead of stalling.
+struct Watchdog {
+    done: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Watchdog {
+    fn start(what: &'static str, limit: Duration) -> Watchdog {
+        let (done, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                eprintln!("test {what} did not finish within {limit:?}");
+                std::process::abort();
+            }
+        });
+        Watchdog { done, thread }
+    }
+
+    fn finish(self) {
+        let _ = self.done.send(());
+        self.thread.join().unwrap();
+    }
+}
