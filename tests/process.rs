@@ -598,6 +598,72 @@ fn the_grinder_runs_registered_tasks_on_a_process_manager() {
     threads.stop();
 }
 
+fn concurrent_leases_submits_and_cancels_all_resolve_and_add_up() {
+    let m = started(builder(2, 2));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                let lease = acquire(&m);
+                let handles: Vec<_> =
+                    (0..60u64).map(|i| (i, lease.executor().submit_task(&SQUARE, t * 1000 + i).unwrap())).collect();
+                let mut cancelled = 0;
+                for (i, h) in handles {
+                    let did_cancel = i % 4 == 3 && h.cancel();
+                    match wait(h) {
+                        Ok(v) => assert!(!did_cancel && v == (t * 1000 + i).pow(2)),
+                        Err(TaskError::Cancelled) => {
+                            assert!(did_cancel);
+                            cancelled += 1;
+                        }
+                        Err(e) => panic!("unexpected {e:?}"),
+                    }
+                }
+                cancelled
+            })
+        })
+        .collect();
+    let cancelled: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let tasks = m.stats().tasks;
+    assert_eq!((tasks.submitted, tasks.completed + tasks.cancelled), (240, 240));
+    assert_eq!(tasks.cancelled, cancelled);
+    assert_eq!(m.leased_count(), 0, "every lease was released after its tasks");
+    m.stop();
+}
+
+/// The environment variable that makes this binary play a parent that gets killed.
+const ORPHAN_PARENT_ENV: &str = "LEASEPOOL_TEST_ORPHAN_PARENT";
+
+/// In the child that plays the parent: start a manager, print its worker pids, then wait to be
+/// killed (reading stdin, which the test never writes to).
+fn play_a_parent_that_gets_killed() {
+    let m = started(builder(1, 2));
+    let pids = m.stats().pools[0].worker_pids.clone();
+    println!("{}", pids.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+}
+
+fn workers_die_with_their_parent() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut parent = Command::new(std::env::current_exe().unwrap())
+        .env(ORPHAN_PARENT_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(parent.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let workers: Vec<u32> = line.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    assert_eq!(workers.len(), 2, "{line:?}");
+    assert!(workers.iter().all(|&w| process_alive(w)));
+    kill9(parent.id()); // no stop, no cleanup: only the kernel and the workers themselves act
+    parent.wait().unwrap();
+    for w in workers {
+        wait_for("an orphaned worker to die", || !process_alive(w));
+    }
+}
+
 fn acquire_errors_are_unchanged_for_processes() {
     let m = started(builder(1, 1));
     let _held = acquire(&m);
@@ -649,11 +715,19 @@ const TESTS: &[Test] = &[
     ("bootstrap_never_blocks_forever", bootstrap_never_blocks_forever),
     ("stop_leaves_no_worker_process_behind", stop_leaves_no_worker_process_behind),
     ("the_grinder_runs_registered_tasks_on_a_process_manager", the_grinder_runs_registered_tasks_on_a_process_manager),
+    (
+        "concurrent_leases_submits_and_cancels_all_resolve_and_add_up",
+        concurrent_leases_submits_and_cancels_all_resolve_and_add_up,
+    ),
+    ("workers_die_with_their_parent", workers_die_with_their_parent),
     ("acquire_errors_are_unchanged_for_processes", acquire_errors_are_unchanged_for_processes),
 ];
 
 fn main() {
     leasepool::run_if_worker(&registry().register(&PANICS_INIT));
+    if std::env::var_os(ORPHAN_PARENT_ENV).is_some() {
+        return play_a_parent_that_gets_killed();
+    }
     log::set_logger(&LOGS).expect("the test logger is the first logger");
     log::set_max_level(LevelFilter::Trace);
 

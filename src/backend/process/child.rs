@@ -96,7 +96,9 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
                     logs::install(Arc::clone(&tx), logs::level_from_index(level));
                     // Panic reports go to the log too, so they reach the parent with the rest.
                     std::panic::set_hook(Box::new(|info| {
-                        log::error!(target: "leasepool::worker", "task panicked: {info}");
+                        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+                        let message = panic_message(info.payload());
+                        log::error!(target: "leasepool::worker", "task panicked{at}: {message}");
                     }));
                 }
                 if let Some((name, args)) = initializer {
