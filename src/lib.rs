@@ -2,7 +2,8 @@
 //!
 //! Leased, supervised executor pools for blocking and CPU-heavy work.
 //!
-//! A [`LeasedExecutorManager`] owns a bounded set of pools (today: rayon thread pools). A caller
+//! A [`LeasedExecutorManager`] owns a bounded set of pools (rayon thread pools, or sets of worker
+//! processes with [`ExecutorBackend::Process`]). A caller
 //! *acquires a lease* on one pool — blocking with FIFO backpressure, with a timeout, or
 //! fail-fast — submits work through a [`LeasedExecutor`] proxy that can never shut the pool down,
 //! and releases the lease by dropping it. Each lease has a soft lifetime and a grace period; at
@@ -31,6 +32,14 @@
 //! ```
 //!
 //! For many small jobs from many callers, a [`WorkGrinder`] batches them into leased batches.
+//!
+//! ## Process pools
+//! For CPU-heavy, crash-prone or killable work, the process backend runs registered [`Task`]s
+//! (a named `fn(I) -> O` with serde input and output) in worker processes, which are this program
+//! re-executed: call [`run_if_worker`] first thing in `main`. A worker that dies fails its task
+//! with [`TaskError::WorkerCrashed`] and its pool is replaced; revocation at hard expiry
+//! terminates busy workers ([`TaskError::Revoked`]); `stop` leaves no child process behind; worker
+//! `log` records can be forwarded ([`ProcessLoggingConfig`]). See [`LeasedExecutor::submit_task`].
 //!
 //! ## Semantics in brief
 //! - **Acquire** serves waiters strictly first-come first-served; a freed pool wakes exactly the
