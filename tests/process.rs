@@ -455,6 +455,24 @@ fn workers_are_recycled_after_max_tasks() {
     m.stop();
 }
 
+fn a_pool_replacing_a_recycled_worker_is_not_mistaken_for_broken() {
+    // Each lease runs one task, which recycles the only worker; the next acquire comes once the
+    // old worker is reaped, while its replacement is (most likely) still starting. The pool is
+    // healthy: it must be handed out again.
+    let m = started(builder(1, 1).max_tasks_per_worker(1));
+    let mut seqs = Vec::new();
+    for _ in 0..5 {
+        let lease = acquire(&m);
+        seqs.push(lease.pool_seq());
+        let old = lease.run_task(&PID, ()).unwrap();
+        drop(lease);
+        wait_for("the recycled worker to be reaped", || !process_exists(old));
+    }
+    assert!(seqs.iter().all(|&s| s == seqs[0]), "{seqs:?}");
+    assert_eq!(m.stats().counters.pools_retired_broken, 0);
+    m.stop();
+}
+
 fn workers_get_the_configured_environment_and_directory() {
     let dir = std::env::temp_dir().canonicalize().unwrap();
     let m = started(builder(1, 1).worker_env("LEASEPOOL_TEST_VAR", "from the parent").worker_cwd(&dir));
@@ -706,6 +724,10 @@ const TESTS: &[Test] = &[
     ),
     ("a_failing_initializer_breaks_the_pool_with_its_reason", a_failing_initializer_breaks_the_pool_with_its_reason),
     ("workers_are_recycled_after_max_tasks", workers_are_recycled_after_max_tasks),
+    (
+        "a_pool_replacing_a_recycled_worker_is_not_mistaken_for_broken",
+        a_pool_replacing_a_recycled_worker_is_not_mistaken_for_broken,
+    ),
     ("workers_get_the_configured_environment_and_directory", workers_get_the_configured_environment_and_directory),
     (
         "worker_logs_are_forwarded_filtered_and_delivered_before_stop_returns",

@@ -216,6 +216,8 @@ struct Slot {
     tasks_run: usize,
     /// Its reader saw the worker die.
     dead: bool,
+    /// A recycled worker's replacement is starting (the slot is dead but the pool is healthy).
+    replacing: bool,
 }
 
 struct PoolState {
@@ -305,7 +307,8 @@ impl Pool {
     /// Open, and every worker process still running.
     pub(crate) fn is_healthy(&self) -> bool {
         let st = self.shared.state.lock();
-        st.mode == Mode::Open && st.slots.iter().all(|s| !s.dead && (matches!(s.job, Job::Exiting) || s.worker.alive()))
+        st.mode == Mode::Open
+            && st.slots.iter().all(|s| s.replacing || (!s.dead && (matches!(s.job, Job::Exiting) || s.worker.alive())))
     }
 
     /// Queues a task (sending it at once when a worker is idle). On a pool that no longer takes
@@ -352,6 +355,14 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    /// The last handle on a pool kills whatever workers it still has (a no-op for a pool that was
+    /// shut down and whose workers are all gone).
+    fn drop(&mut self) {
+        self.shared.shutdown(Shutdown::Kill);
+    }
+}
+
 impl PoolShared {
     /// Puts a started worker in slot `index` (new or replaced) and starts its reader thread.
     fn install(self: &Arc<Self>, index: usize, started: spawn::Started) -> Result<(), String> {
@@ -359,7 +370,8 @@ impl PoolShared {
         let worker = Arc::new(Worker { pid, child: Mutex::new(child), requests: Mutex::new(requests) });
         {
             let mut st = self.state.lock();
-            let slot = Slot { worker: Arc::clone(&worker), job: Job::Idle, tasks_run: 0, dead: false };
+            let slot =
+                Slot { worker: Arc::clone(&worker), job: Job::Idle, tasks_run: 0, dead: false, replacing: false };
             if index < st.slots.len() {
                 st.slots[index] = slot;
             } else {
@@ -534,6 +546,7 @@ impl PoolShared {
         let pid = worker.pid;
         match (st.mode, job) {
             (Mode::Open, Job::Exiting) if protocol_error.is_none() => {
+                st.slots[index].replacing = true;
                 drop(st);
                 self.replace(index);
             }
@@ -571,6 +584,9 @@ impl PoolShared {
 
     /// Starts a fresh worker for slot `index` (after recycling). A failure breaks the pool.
     fn replace(self: &Arc<Self>, index: usize) {
+        if self.state.lock().mode != Mode::Open {
+            return; // closed meanwhile: nothing to replace
+        }
         match spawn::start_worker(&self.settings, index) {
             Ok(started) => {
                 if let Err(reason) = self.install(index, started) {
@@ -583,6 +599,7 @@ impl PoolShared {
 
     fn break_pool(self: &Arc<Self>, reason: String) {
         let mut st = self.state.lock();
+        st.slots.iter_mut().for_each(|s| s.replacing = false);
         if st.mode != Mode::Open {
             return;
         }
