@@ -553,6 +553,12 @@ fn bootstrap_never_blocks_forever() {
     assert!(err.to_string().contains("before connecting"), "{err}");
     assert!(err.to_string().contains("run_if_worker"), "the error says how to fix it: {err}");
 
+    // A worker that speaks another protocol version refuses the bootstrap (simulated by
+    // overriding the marker the parent sets).
+    let stale = builder(1, 1).worker_env("LEASEPOOL_WORKER", "999");
+    let err = stale.build().unwrap().start().unwrap_err();
+    assert!(err.to_string().contains("protocol version"), "{err}");
+
     let missing = builder(1, 1).process_options(ProcessOptions::default().program("/nonexistent/worker", ["x"]));
     let err = missing.build().unwrap().start().unwrap_err();
     assert!(err.to_string().contains("cannot spawn"), "{err}");

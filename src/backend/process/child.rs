@@ -19,7 +19,7 @@ use super::wire::{Envelope, FromWorker, Outcome, ToWorker, PARENT_PID_ENV, PROTO
 use crate::task::panic_message;
 
 /// Exit code of a worker that could not complete the handshake.
-const BOOTSTRAP_FAILED: i32 = 70;
+pub(crate) const BOOTSTRAP_FAILED: i32 = 70;
 /// Exit code of a worker whose initializer failed.
 const INIT_FAILED: i32 = 71;
 

@@ -140,11 +140,18 @@ pub(crate) fn start_worker(settings: &Settings, index: usize) -> Result<Started,
         }
         if let Ok(Some(status)) = child.try_wait() {
             unblock_accept();
-            return Err(format!(
-                "worker {pid} exited ({}) before connecting; does the worker program call \
-                 leasepool::run_if_worker(..) at the top of main?",
-                exit_of(status)
-            ));
+            let exit = exit_of(status);
+            return Err(if exit == WorkerExit::Code(super::child::BOOTSTRAP_FAILED) {
+                format!(
+                    "worker {pid} could not complete the bootstrap ({exit}): a different leasepool protocol \
+                     version, or it could not reach the parent; its stderr says which"
+                )
+            } else {
+                format!(
+                    "worker {pid} exited ({exit}) before connecting; does the worker program call \
+                     leasepool::run_if_worker(..) at the top of main?"
+                )
+            });
         }
         if Instant::now() >= deadline {
             unblock_accept();
