@@ -9,13 +9,17 @@
 //! 2. `process/batch_1000`: 1000 `submit_task` handles on a 2-worker pool, then every one
 //!    waited for, vs 1000 `spawn`s on a procspawn pool of 2, then every one joined.
 //!
+//! A real `cargo bench` run then prints an interleaved check of benchmark 1 on stderr (see
+//! [`paired_round_trips`]): round trip times drift with where the scheduler puts the processes,
+//! and interleaving pairs every leasepool block with baseline blocks run moments apart.
+//!
 //! Workers of both leasepool and procspawn re-execute this binary, so it has its own `main`
 //! instead of `criterion_main!`. Results and how to read them: `docs/PERFORMANCE.md`. Run with
 //! `cargo bench --bench process`.
 
 use std::hint::black_box;
 use std::process::{Child, Command};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
@@ -106,31 +110,70 @@ fn procspawn_pool(size: usize) -> procspawn::Pool {
     procspawn::Pool::new(size).expect("procspawn pool")
 }
 
-/// Benchmark 1: one squaring round trip to another process.
-fn round_trip(c: &mut Criterion) {
+/// Benchmark 1: one squaring round trip to another process. With `paired`, also runs
+/// [`paired_round_trips`] after the criterion group.
+fn round_trip(c: &mut Criterion, paired: bool) {
     let manager = started_manager(1);
     let lease = manager.acquire(AcquireOptions::new()).expect("acquire");
     let pingpong = PingPong::spawn();
     let pool = procspawn_pool(1);
+    let leasepool = || lease.run_task(&SQUARE, black_box(7)).expect("leasepool task");
+    let raw = || pingpong.round_trip(black_box(7));
+    let procspawn = || pool.spawn(black_box(7), square).join().expect("procspawn task");
     // Every variant must compute the same thing before it is timed.
-    assert_eq!(lease.run_task(&SQUARE, 7).expect("leasepool task"), 49);
-    assert_eq!(pingpong.round_trip(7), 49);
-    assert_eq!(pool.spawn(7, square).join().expect("procspawn task"), 49);
+    assert_eq!([leasepool(), raw(), procspawn()], [49; 3]);
 
     let mut group = c.benchmark_group("process/round_trip");
     // Long, because round trip times drift with where the scheduler puts the processes.
     group.measurement_time(Duration::from_secs(8)).throughput(Throughput::Elements(1));
-    group.bench_function("leasepool", |b| b.iter(|| lease.run_task(&SQUARE, black_box(7)).expect("leasepool task")));
-    group.bench_function("raw_ipc_pingpong", |b| b.iter(|| pingpong.round_trip(black_box(7))));
-    group.bench_function("procspawn_pool", |b| {
-        b.iter(|| pool.spawn(black_box(7), square).join().expect("procspawn task"))
-    });
+    group.bench_function("leasepool", |b| b.iter(leasepool));
+    group.bench_function("raw_ipc_pingpong", |b| b.iter(raw));
+    group.bench_function("procspawn_pool", |b| b.iter(procspawn));
     group.finish();
+    if paired {
+        paired_round_trips([&leasepool, &raw, &procspawn]);
+    }
 
     pool.shutdown();
     pingpong.shutdown();
     drop(lease);
     manager.stop();
+}
+
+/// Blocks of interleaved round trips of the first group's variants (leasepool, raw, procspawn),
+/// so that each leasepool block is compared with raw and procspawn blocks run a few milliseconds
+/// apart, under the same scheduler placement; prints per-call medians and the median and
+/// 10th–90th percentile of the per-block ratios on stderr.
+fn paired_round_trips(variants: [&dyn Fn() -> u64; 3]) {
+    const BLOCKS: usize = 60;
+    const PER_BLOCK: u32 = 300;
+    let mut micros: [Vec<f64>; 3] = Default::default();
+    for block in 0..BLOCKS {
+        // Rotate the order so that no variant always runs first after another's block.
+        for v in (0..3).map(|k| (block + k) % 3) {
+            let start = Instant::now();
+            for _ in 0..PER_BLOCK {
+                black_box(variants[v]());
+            }
+            micros[v].push(start.elapsed().as_secs_f64() * 1e6 / f64::from(PER_BLOCK));
+        }
+    }
+    let ratios = |other: usize| -> Vec<f64> { (0..BLOCKS).map(|b| micros[0][b] / micros[other][b]).collect() };
+    let [lease, raw, procspawn] = micros.clone().map(|m| quantiles(m)[1]);
+    let [raw_lo, raw_mid, raw_hi] = quantiles(ratios(1));
+    let [ps_lo, ps_mid, ps_hi] = quantiles(ratios(2));
+    eprintln!(
+        "paired round trips ({BLOCKS} interleaved blocks of {PER_BLOCK}): median per call leasepool {lease:.1} µs, \
+         raw {raw:.1} µs, procspawn {procspawn:.1} µs; leasepool/raw {raw_mid:.2}x (p10 {raw_lo:.2}, p90 {raw_hi:.2}), \
+         leasepool/procspawn {ps_mid:.2}x (p10 {ps_lo:.2}, p90 {ps_hi:.2})"
+    );
+}
+
+/// 10th percentile, median and 90th percentile.
+fn quantiles(mut values: Vec<f64>) -> [f64; 3] {
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    [at(0.1), at(0.5), at(0.9)]
 }
 
 /// [`BATCH`] `submit_task`s through a held lease, then every handle waited for; returns the sum.
@@ -184,7 +227,10 @@ fn main() {
         .measurement_time(Duration::from_secs(4))
         .sample_size(50)
         .configure_from_args();
-    round_trip(&mut criterion);
+    // Only in a real `cargo bench` run: `cargo test --bench process` runs each benchmark once.
+    let args: Vec<_> = std::env::args().collect();
+    let paired = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a == "--list");
+    round_trip(&mut criterion, paired);
     batch(&mut criterion);
     criterion.final_summary();
 }
