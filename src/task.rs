@@ -32,7 +32,14 @@ pub(crate) struct Slot<T> {
     owner: Arc<dyn TaskOwner>,
     /// The owner's name for this task (a grinder item id; unused by leases).
     tag: u64,
+    /// Runs in a worker process: `wait` yields a little longer before it parks.
+    remote: bool,
 }
+
+/// How long `TaskHandle::wait` keeps yielding for a process task before it parks (measured in
+/// `benches/process.rs`: 20–100 µs all take the round trip from ~1.6× to ~0.9× a raw
+/// ipc-channel ping-pong; this is the low end, to burn as little CPU as possible).
+const REMOTE_YIELD: Duration = Duration::from_micros(25);
 
 /// How a task resolved, for accounting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,7 +246,7 @@ pub(crate) fn remote_job_pair<T: Send + 'static>(
     input: Vec<u8>,
     decode: fn(&[u8]) -> Result<T, String>,
 ) -> (TaskHandle<T>, PendingJob) {
-    let item = Arc::new(RemoteItem { slot: Slot::new(owner, tag), input: Mutex::new(Some(input)), task, decode });
+    let item = Arc::new(RemoteItem { slot: Slot::remote(owner, tag), input: Mutex::new(Some(input)), task, decode });
     let handle = TaskHandle { slot: Arc::clone(&item) as Arc<dyn SlotApi<T>> };
     (handle, PendingJob(Some(item)))
 }
@@ -310,7 +317,13 @@ pub(crate) fn task_pair<T: Send + 'static>(owner: Arc<dyn TaskOwner>, tag: u64) 
 
 impl<T> Slot<T> {
     fn new(owner: Arc<dyn TaskOwner>, tag: u64) -> Slot<T> {
-        Slot { stage: Mutex::new(Stage::Queued), finished: AtomicBool::new(false), done: Condvar::new(), owner, tag }
+        let (stage, finished, done) = (Mutex::new(Stage::Queued), AtomicBool::new(false), Condvar::new());
+        Slot { stage, finished, done, owner, tag, remote: false }
+    }
+
+    /// A slot for a task that runs in a worker process.
+    fn remote(owner: Arc<dyn TaskOwner>, tag: u64) -> Slot<T> {
+        Slot { remote: true, ..Slot::new(owner, tag) }
     }
 }
 
@@ -420,6 +433,14 @@ impl<T: Send + 'static> TaskHandle<T> {
         let backoff = Backoff::new();
         while !self.slot.core().finished.load(Ordering::Acquire) && !backoff.is_completed() {
             backoff.snooze();
+        }
+        if self.slot.core().remote {
+            // A process round trip takes tens of microseconds, and waking a parked thread costs
+            // about as much again: yield (never hog a core) for a little longer before parking.
+            let until = Instant::now() + REMOTE_YIELD;
+            while !self.slot.core().finished.load(Ordering::Acquire) && Instant::now() < until {
+                std::thread::yield_now();
+            }
         }
         self.block_until(None);
         take(&mut self.slot.core().stage.lock())
@@ -558,7 +579,7 @@ pub(crate) fn remote_pair<T: Send + 'static>(
     task: &'static str,
     decode: fn(&[u8]) -> Result<T, String>,
 ) -> (TaskHandle<T>, RemoteCompleter<T>) {
-    let slot: Arc<dyn SlotApi<T>> = Arc::new(Slot::new(owner, tag));
+    let slot: Arc<dyn SlotApi<T>> = Arc::new(Slot::remote(owner, tag));
     (TaskHandle { slot: Arc::clone(&slot) }, RemoteCompleter { slot: Some(slot), started: false, task, decode })
 }
 
