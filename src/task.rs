@@ -434,9 +434,10 @@ impl<T: Send + 'static> TaskHandle<T> {
         while !self.slot.core().finished.load(Ordering::Acquire) && !backoff.is_completed() {
             backoff.snooze();
         }
-        if self.slot.core().remote {
+        if self.slot.core().remote && matches!(*self.slot.core().stage.lock(), Stage::Running) {
             // A process round trip takes tens of microseconds, and waking a parked thread costs
-            // about as much again: yield (never hog a core) for a little longer before parking.
+            // about as much again: when the task is already with a worker, yield (never hog a
+            // core) a little longer before parking. A task still queued parks at once.
             let until = Instant::now() + REMOTE_YIELD;
             while !self.slot.core().finished.load(Ordering::Acquire) && Instant::now() < until {
                 std::thread::yield_now();
