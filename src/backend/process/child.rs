@@ -39,6 +39,10 @@ const INIT_FAILED: i32 = 71;
 /// }
 /// ```
 ///
+/// Whatever `main` does before this call also runs in every worker (each worker is a fresh
+/// start of the program), so call it first. Other "call me first" hooks (procspawn's `init`, for
+/// example) can come right after it: each returns at once when its own marker is absent.
+///
 /// A worker exits with status 0 when told to or when its parent goes away, 70 when the
 /// handshake fails and 71 when its initializer fails (after reporting why to the parent).
 pub fn run_if_worker(registry: &TaskRegistry) {
