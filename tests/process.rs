@@ -81,6 +81,14 @@ fn init_fail(reason: String) -> Result<(), String> {
     Err(reason)
 }
 
+fn init_fails_if_exists(path: String) -> Result<(), String> {
+    if Path::new(&path).exists() {
+        Err(format!("marker file present: {path}"))
+    } else {
+        Ok(())
+    }
+}
+
 /// A value whose serialization always fails.
 struct Unserializable;
 
@@ -104,6 +112,7 @@ static LOG_THEN_HOLD: Task<(String, u16), u32> = Task::new("log_then_hold", log_
 static ENV_AND_CWD: Task<String, (Option<String>, String)> = Task::new("env_and_cwd", env_and_cwd);
 static INIT_OK: Task<String, Result<(), String>> = Task::new("init_ok", init_ok);
 static INIT_FAIL: Task<String, Result<(), String>> = Task::new("init_fail", init_fail);
+static INIT_FAILS_IF_EXISTS: Task<String, Result<(), String>> = Task::new("init_fails_if_exists", init_fails_if_exists);
 static UNSERIALIZABLE: Task<(), Unserializable> = Task::new("unserializable", unserializable);
 /// The parent's handle on `unserializable` (its output type only has to deserialize here).
 static UNSERIALIZABLE_CALL: Task<(), u64> = Task::new("unserializable", |_| 0);
@@ -127,6 +136,7 @@ fn registry() -> TaskRegistry {
         .register(&ENV_AND_CWD)
         .register(&INIT_OK)
         .register(&INIT_FAIL)
+        .register(&INIT_FAILS_IF_EXISTS)
         .register(&UNSERIALIZABLE)
 }
 
@@ -422,15 +432,21 @@ fn a_failing_initializer_breaks_the_pool_with_its_reason() {
     assert!(!m.is_running());
     assert!(m.stats().counters.pools_retired_broken >= 1);
 
-    // On demand, the same failure is the acquire's error.
+    // On demand, the same failure is the acquire's error: the initializer starts failing once
+    // a marker file exists, after the first pool was built.
+    let marker = std::env::temp_dir().join(format!("leasepool-init-marker-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
     let m = builder(2, 1)
         .min_pools(1)
-        .size_provider(|| 0)
-        .worker_initializer(&INIT_OK, &"fine".to_string())
+        .worker_initializer(&INIT_FAILS_IF_EXISTS, &marker.display().to_string())
         .build()
         .unwrap();
     m.start().unwrap();
     let _first = acquire(&m);
+    std::fs::write(&marker, "").unwrap();
+    let err = m.acquire(AcquireOptions::new().timeout(LONG)).unwrap_err();
+    std::fs::remove_file(&marker).unwrap();
+    assert!(matches!(&err, AcquireError::PoolBroken { reason } if reason.contains("marker file present")), "{err:?}");
     m.stop();
     let panicky = builder(1, 1).worker_initializer(&PANICS_INIT, &String::new()).build().unwrap();
     let err = panicky.start().unwrap_err();
