@@ -22,7 +22,10 @@ use ipc_channel::ipc::IpcSender;
 /// Off by default. When enabled, every worker installs a logger at `level`; the parent re-emits
 /// each record through `log` under `target` (the manager's log target when `None`), as
 /// `[worker <pid> <original target>] <message>`, keeping the worker's module path, file and
-/// line. Records the parent's level filter rejects are dropped.
+/// line. Records the parent's level filter rejects are dropped. While forwarding is on, a
+/// worker's panic reports are logged (and so forwarded) instead of printed to the shared stderr.
+/// A worker program that installs its own `log` logger before calling
+/// [`run_if_worker`](crate::run_if_worker) keeps it, and then forwards nothing.
 ///
 /// ```
 /// use leasepool::ProcessLoggingConfig;

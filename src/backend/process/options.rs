@@ -18,7 +18,8 @@ pub enum WorkerProgram {
     #[default]
     CurrentExe,
     /// A separate worker binary (which calls [`run_if_worker`](crate::run_if_worker) itself),
-    /// with extra arguments.
+    /// with extra arguments. It must *be* the worker: the handshake checks that the process that
+    /// connects is the one that was spawned, so a wrapper script has to `exec` the binary.
     Path {
         /// The binary.
         path: PathBuf,
