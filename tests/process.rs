@@ -13,14 +13,16 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{wait_for, Capture, Watchdog};
 use leasepool::{
     AcquireError, AcquireOptions, ExecutorBackend, LeaseError, LeaseState, LeasedExecutorManager, ManagerBuilder,
     ProcessLoggingConfig, ProcessOptions, StartError, StopMode, Task, TaskError, TaskRegistry, WorkGrinder, WorkerExit,
 };
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::{Level, LevelFilter};
 use serde::{Serialize, Serializer};
 
 // ---------------------------------------------------------------------------------------------
@@ -180,15 +182,6 @@ fn process_alive(pid: u32) -> bool {
         .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
 }
 
-/// Polls a condition that only the OS can show, for at most 10 s.
-fn wait_for(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 fn kill9(pid: u32) {
     let status = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status().expect("run kill");
     assert!(status.success(), "kill -9 {pid} failed");
@@ -229,19 +222,7 @@ impl Holders {
     }
 }
 
-struct Capture(Mutex<Vec<(Level, String, String)>>);
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata) -> bool {
-        true
-    }
-    fn log(&self, r: &Record) {
-        self.0.lock().unwrap().push((r.level(), r.target().to_owned(), r.args().to_string()));
-    }
-    fn flush(&self) {}
-}
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
+static LOGS: Capture = Capture::new();
 
 /// Captured records on `target` whose message contains `fragment`.
 fn logged(target: &str, fragment: &str) -> Vec<(Level, String)> {
@@ -802,29 +783,5 @@ fn main() {
     } else {
         println!("\nfailures:\n    {}\n\ntest result: FAILED. {} failed", failed.join("\n    "), failed.len());
         std::process::exit(101);
-    }
-}
-
-/// Aborts the whole run if one test hangs, so CI fails instead of stalling.
-struct Watchdog {
-    done: std::sync::mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Watchdog {
-    fn start(what: &'static str, limit: Duration) -> Watchdog {
-        let (done, rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-                eprintln!("test {what} did not finish within {limit:?}");
-                std::process::abort();
-            }
-        });
-        Watchdog { done, thread }
-    }
-
-    fn finish(self) {
-        let _ = self.done.send(());
-        self.thread.join().unwrap();
     }
 }

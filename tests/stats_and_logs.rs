@@ -1,26 +1,13 @@
 //! Issue point 10: typed stats, cumulative counters, Display, and log events.
 mod common;
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use common::*;
 use leasepool::{AcquireOptions, LeaseState};
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::{Level, LevelFilter};
 
-struct Capture(Mutex<Vec<(Level, String, String)>>);
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata) -> bool {
-        true
-    }
-    fn log(&self, r: &Record) {
-        self.0.lock().unwrap().push((r.level(), r.target().to_owned(), r.args().to_string()));
-    }
-    fn flush(&self) {}
-}
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
+static LOGS: Capture = Capture::new();
 
 fn logs_for(target: &str) -> Vec<(Level, String)> {
     LOGS.0.lock().unwrap().iter().filter(|(_, t, _)| t == target).map(|(l, _, m)| (*l, m.clone())).collect()

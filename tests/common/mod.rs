@@ -119,3 +119,23 @@ impl Watchdog {
         self.thread.join().unwrap();
     }
 }
+
+/// A `log` logger that keeps every record (level, target, message) for assertions. Install a
+/// `static` one with `log::set_logger`.
+pub struct Capture(pub std::sync::Mutex<Vec<(log::Level, String, String)>>);
+
+impl Capture {
+    pub const fn new() -> Capture {
+        Capture(std::sync::Mutex::new(Vec::new()))
+    }
+}
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record) {
+        self.0.lock().unwrap().push((r.level(), r.target().to_owned(), r.args().to_string()));
+    }
+    fn flush(&self) {}
+}

@@ -447,7 +447,7 @@ impl PoolShared {
                 continue;
             }
             let id = self.next_id.fetch_add(1, Relaxed);
-            let request = ToWorker::Run { id, task: next.task.to_owned(), input: std::mem::take(&mut next.input) };
+            let request = ToWorker::Run { id, task: next.task.into(), input: std::mem::take(&mut next.input) };
             let mut st = self.state.lock();
             if st.mode != Mode::Open || st.slots[index].dead {
                 let error = st.closed_error();

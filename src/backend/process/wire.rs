@@ -6,6 +6,8 @@
 //! "protocol mismatch" reason; a worker exits), so a stale worker binary can never misread a
 //! request.
 
+use std::borrow::Cow;
+
 use ipc_channel::ipc::IpcSender;
 use serde::{Deserialize, Serialize};
 
@@ -47,8 +49,9 @@ pub(crate) enum ToWorker {
     /// Sent once, right after the handshake: install log forwarding (at this level, as a
     /// `log::LevelFilter` index) and run the initializer, then answer `Ready` or `InitFailed`.
     Setup { log_level: Option<u8>, initializer: Option<(String, Vec<u8>)> },
-    /// Run one registered task.
-    Run { id: u64, task: String, input: Vec<u8> },
+    /// Run one registered task (the name is borrowed from the parent's `Task` static: no
+    /// allocation per request).
+    Run { id: u64, task: Cow<'static, str>, input: Vec<u8> },
     /// Exit cleanly.
     Exit,
 }
