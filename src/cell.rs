@@ -6,19 +6,28 @@
 //! Deadlines live beside it as nanoseconds since the manager's origin instant, so the submit path
 //! checks hard expiry without a lock and a renewal is seen at once.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::SeqCst};
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
-use crate::state::LeaseInfo;
+use crate::ids::LeaseId;
 use crate::task::QueuedTask;
 
 const STATUS_BITS: u64 = 3;
 const STATUS_MASK: u64 = (1 << STATUS_BITS) - 1;
 const ONE_PENDING: u64 = 1 << STATUS_BITS;
 const MIN_PRUNE: usize = 64;
+
+/// The immutable facts of one lease.
+#[derive(Debug, Clone)]
+pub(crate) struct LeaseInfo {
+    pub id: LeaseId,
+    pub owner: Option<std::sync::Arc<str>>,
+    pub grace: Duration,
+    pub leased_at: Instant,
+}
 
 /// Where a lease is in its life, as far as accepting work goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +88,9 @@ pub(crate) struct LeaseCell<P> {
     soft_nanos: AtomicU64,
     hard_nanos: AtomicU64,
     queued: Mutex<Queued>,
+    /// Set (under `queued`'s lock) once the lease is over for its pool; `drained` is signalled.
+    drain_done: AtomicBool,
+    drained: Condvar,
     /// The lease's immutable facts.
     pub(crate) info: LeaseInfo,
     /// The leased pool.
@@ -88,6 +100,8 @@ pub(crate) struct LeaseCell<P> {
 struct Queued {
     tasks: Vec<Weak<dyn QueuedTask>>,
     prune_at: usize,
+    /// Run once when the lease stops draining (see [`LeaseCell::notify_drained`]).
+    on_drained: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl<P> std::fmt::Debug for LeaseCell<P> {
@@ -106,7 +120,9 @@ impl<P> LeaseCell<P> {
             origin,
             soft_nanos: AtomicU64::new(0),
             hard_nanos: AtomicU64::new(0),
-            queued: Mutex::new(Queued { tasks: Vec::new(), prune_at: MIN_PRUNE }),
+            queued: Mutex::new(Queued { tasks: Vec::new(), prune_at: MIN_PRUNE, on_drained: Vec::new() }),
+            drain_done: AtomicBool::new(false),
+            drained: Condvar::new(),
             info,
             pool,
         };
@@ -207,6 +223,52 @@ impl<P> LeaseCell<P> {
         tasks.iter().filter_map(Weak::upgrade).filter(|t| t.settle_if_refused()).count()
     }
 
+    /// Whether the lease is over for its pool: released and finalized (the pool went back or
+    /// was retired), or ended (revoked, broken, stopped).
+    pub(crate) fn is_drained(&self) -> bool {
+        self.drain_done.load(SeqCst)
+    }
+
+    /// Marks the lease over for its pool, wakes callers waiting for that and runs the drain
+    /// callbacks. Called after a released lease was finalized and after a lease ended.
+    pub(crate) fn notify_drained(&self) {
+        let callbacks = {
+            let mut queued = self.queued.lock();
+            self.drain_done.store(true, SeqCst);
+            self.drained.notify_all();
+            std::mem::take(&mut queued.on_drained)
+        };
+        callbacks.into_iter().for_each(|f| f());
+    }
+
+    /// Blocks until [`is_drained`](Self::is_drained) or `deadline`; returns whether drained.
+    pub(crate) fn wait_drained(&self, deadline: Option<Instant>) -> bool {
+        let mut queued = self.queued.lock();
+        while !self.is_drained() {
+            match deadline {
+                None => self.drained.wait(&mut queued),
+                Some(deadline) => {
+                    if self.drained.wait_until(&mut queued, deadline).timed_out() {
+                        return self.is_drained();
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Runs `f` once the lease is drained: at once (on this thread) if it already is, else on
+    /// the thread that ends the drain.
+    pub(crate) fn on_drained(&self, f: Box<dyn FnOnce() + Send>) {
+        let mut queued = self.queued.lock();
+        if self.is_drained() {
+            drop(queued);
+            f();
+        } else {
+            queued.on_drained.push(f);
+        }
+    }
+
     pub(crate) fn soft_expires_at(&self) -> Instant {
         self.origin + Duration::from_nanos(self.soft_nanos.load(SeqCst))
     }
@@ -228,7 +290,7 @@ mod tests {
     use super::*;
 
     fn info(now: Instant) -> LeaseInfo {
-        LeaseInfo { id: crate::lease::LeaseId(1), owner: None, grace: Duration::from_secs(1), leased_at: now }
+        LeaseInfo { id: LeaseId(1), owner: None, grace: Duration::from_secs(1), leased_at: now }
     }
 
     fn cell() -> LeaseCell<()> {

@@ -1,16 +1,19 @@
 //! The manager builder, its validated configuration, and per-acquire options.
 
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use log::LevelFilter;
 
+use crate::backend::kind::ExecutorBackend;
 use crate::backend::process::{ProcessLoggingConfig, ProcessOptions, Task};
-use crate::backend::ExecutorBackend;
 use crate::error::ConfigError;
 use crate::interrupt::Interrupt;
-use crate::manager::LeasedExecutorManager;
+
+/// The default fairness bound (see `ManagerBuilder::fairness_bound`).
+const DEFAULT_FAIRNESS_BOUND: Duration = Duration::from_micros(500);
 
 /// A size signal: the number of "units" of load right now. See
 /// [`ManagerBuilder::size_provider`].
@@ -60,6 +63,7 @@ pub(crate) struct Config {
     pub check_interval: Duration,
     pub default_lease: Duration,
     pub lease_grace: Duration,
+    pub fairness_bound: Duration,
     pub workers_per_pool: usize,
     pub name_prefix: String,
     pub log_target: String,
@@ -84,7 +88,7 @@ impl LogShorthand {
     }
 }
 
-/// Builds a [`LeasedExecutorManager`]. Every field but `max_pools` has the Python default.
+/// Builds a [`LeasedExecutorManager`](crate::LeasedExecutorManager). Every field but `max_pools` has the Python default.
 ///
 /// ```
 /// use std::time::Duration;
@@ -113,6 +117,7 @@ pub struct ManagerBuilder {
     check_interval: Duration,
     default_lease: Duration,
     lease_grace: Duration,
+    fairness_bound: Duration,
     workers_per_pool: usize,
     name_prefix: String,
     log_target: String,
@@ -134,6 +139,7 @@ impl Default for ManagerBuilder {
             check_interval: Duration::from_secs(120),
             default_lease: Duration::from_secs(300),
             lease_grace: Duration::from_secs(15),
+            fairness_bound: DEFAULT_FAIRNESS_BOUND,
             workers_per_pool: 4,
             name_prefix: "leasepool".to_owned(),
             log_target: "leasepool".to_owned(),
@@ -182,8 +188,8 @@ impl ManagerBuilder {
     /// It is called from the checker thread (and by [`desired_executor_count`] and [`stats`]),
     /// never while the manager's lock is held. A panic counts as 0 units and is logged.
     ///
-    /// [`desired_executor_count`]: LeasedExecutorManager::desired_executor_count
-    /// [`stats`]: LeasedExecutorManager::stats
+    /// [`desired_executor_count`]: crate::LeasedExecutorManager::desired_executor_count
+    /// [`stats`]: crate::LeasedExecutorManager::stats
     pub fn size_provider(mut self, f: impl Fn() -> usize + Send + Sync + 'static) -> Self {
         self.size_provider = Some(Arc::new(f));
         self
@@ -204,6 +210,28 @@ impl ManagerBuilder {
     /// Time between soft and hard expiry (default 15 s; zero means no grace).
     pub fn lease_grace(mut self, d: Duration) -> Self {
         self.lease_grace = d;
+        self
+    }
+
+    /// How long a queued acquire may be overtaken (default 500 µs; zero = strict FIFO).
+    ///
+    /// A pool that is freed while callers wait normally goes back to the idle set and wakes the
+    /// first waiter; a caller that is already running may take it first, which saves an OS
+    /// wake-up per lease under contention. Once the first waiter has waited this long, every
+    /// freed pool is handed straight to it, and to the waiters behind it that waited as long,
+    /// in arrival order, and no newcomer may take an idle pool before them. So no waiter is
+    /// overtaken for longer than about this bound plus one hold of a pool. Zero hands every freed
+    /// pool to the first waiter and never lets a newcomer overtake a waiter (strict FIFO, at
+    /// the cost of one wake-up per hand-off).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use leasepool::LeasedExecutorManager;
+    /// let strict = LeasedExecutorManager::builder().max_pools(2).fairness_bound(Duration::ZERO).build()?;
+    /// # Ok::<(), leasepool::ConfigError>(())
+    /// ```
+    pub fn fairness_bound(mut self, bound: Duration) -> Self {
+        self.fairness_bound = bound;
         self
     }
 
@@ -312,14 +340,8 @@ impl ManagerBuilder {
         self
     }
 
-    /// Validates everything and builds a stopped manager. Checks run in the reference order:
-    /// counts (max, min, units, workers), durations (default lease, check interval; grace may be
-    /// zero), `min_pools <= max_pools`, then the backend.
-    pub fn build(self) -> Result<LeasedExecutorManager, ConfigError> {
-        LeasedExecutorManager::from_config(self.validate()?)
-    }
-
-    fn validate(self) -> Result<Config, ConfigError> {
+    /// The validated configuration (see `ManagerBuilder::build` in `manager/`).
+    pub(crate) fn validate(self) -> Result<Config, ConfigError> {
         let max_pools = self.max_pools.ok_or(ConfigError::Missing { field: "max_pools" })?;
         let positive_counts = [
             ("max_pools", max_pools),
@@ -343,13 +365,13 @@ impl ManagerBuilder {
             }
         }
         let probe = crate::state::LeaseRequest { owner: None, duration: self.default_lease, grace: self.lease_grace };
-        if !crate::manager::ManagerState::deadline_fits(std::time::Instant::now(), &probe) {
+        if !probe.deadline_fits(std::time::Instant::now()) {
             return Err(ConfigError::TooLarge { field: "default_lease + lease_grace" });
         }
         if self.min_pools > max_pools {
             return Err(ConfigError::MinAboveMax { min_pools: self.min_pools, max_pools });
         }
-        self.backend.check_supported()?;
+        check_supported(self.backend)?;
         if let Some(e) = self.deferred {
             return Err(e);
         }
@@ -382,6 +404,7 @@ impl ManagerBuilder {
             check_interval: self.check_interval,
             default_lease: self.default_lease,
             lease_grace: self.lease_grace,
+            fairness_bound: self.fairness_bound,
             workers_per_pool: self.workers_per_pool,
             name_prefix: self.name_prefix,
             log_target: self.log_target,
@@ -437,7 +460,7 @@ impl AcquireOptions {
         self
     }
 
-    /// The longest [`acquire`](LeasedExecutorManager::acquire) waits, measured from the call.
+    /// The longest [`acquire`](crate::LeasedExecutorManager::acquire) waits, measured from the call.
     /// Zero means "take a free pool now or time out". Ignored by `try_acquire`.
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
@@ -453,5 +476,27 @@ impl AcquireOptions {
     /// The owner label, if any.
     pub fn owner_label(&self) -> Option<&str> {
         self.owner.as_deref()
+    }
+}
+
+/// `Ok` when this build can run `backend`, else the typed reason.
+fn check_supported(backend: ExecutorBackend) -> Result<(), ConfigError> {
+    let reason = match backend {
+        ExecutorBackend::Thread => return Ok(()),
+        ExecutorBackend::Process if cfg!(unix) => return Ok(()),
+        ExecutorBackend::Process => "the process backend needs a Unix platform",
+        ExecutorBackend::Interpreter => "Rust has no sub-interpreters; use the thread or process backend",
+    };
+    Err(ConfigError::UnsupportedBackend { backend, reason })
+}
+
+impl FromStr for ExecutorBackend {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ConfigError::UnknownBackend { name: s.to_owned() })
     }
 }

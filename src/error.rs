@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use crate::backend::ExecutorBackend;
+use crate::backend::kind::ExecutorBackend;
 use crate::backend::WorkerExit;
-use crate::lease::LeaseId;
+use crate::ids::LeaseId;
 
 /// A configuration value was rejected by [`ManagerBuilder::build`](crate::ManagerBuilder::build)
 /// or a backend name could not be parsed.
@@ -104,6 +104,15 @@ pub enum AcquireError {
     /// Fail-fast acquire found every pool leased and the manager at `max_pools`.
     #[error("No executor available: all {max_pools} pools (max_pools) are leased")]
     Unavailable {
+        /// The configured cap.
+        max_pools: usize,
+    },
+    /// Fail-fast acquire found no idle pool while the manager owns fewer than `max_pools`: a
+    /// pool is now being built in the background (never on the caller's thread). Try again
+    /// shortly, or [`acquire`](crate::LeasedExecutorManager::acquire) with a timeout to wait
+    /// for it.
+    #[error("No idle executor: a pool is being started in the background (fewer than max_pools = {max_pools} exist)")]
+    Starting {
         /// The configured cap.
         max_pools: usize,
     },

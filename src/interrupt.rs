@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::manager::{Shared, Signal};
+use crate::waiter::Signal;
 
 /// A cloneable handle that interrupts the acquires it was given to: a caller blocked in
 /// [`acquire`](crate::LeasedExecutorManager::acquire) with
@@ -39,7 +39,7 @@ pub struct Interrupt {
 struct Inner {
     fired: AtomicBool,
     /// The queued acquire to wake, if one is waiting with this interrupt.
-    waiting: Mutex<Option<(Arc<Shared>, Signal)>>,
+    waiting: Mutex<Option<Arc<Signal>>>,
 }
 
 impl Interrupt {
@@ -52,12 +52,10 @@ impl Interrupt {
     pub fn fire(&self) {
         self.inner.fired.store(true, SeqCst);
         let waiting = self.inner.waiting.lock().clone();
-        if let Some((shared, signal)) = waiting {
-            // Taking the state lock orders this wake-up after the waiter's check of `fired`
-            // (made under the same lock), so it cannot be lost.
-            let guard = shared.state.lock();
+        if let Some(signal) = waiting {
+            // The signal remembers the wake-up until the waiter consumes it, so a waiter that
+            // checked `fired` just before parking still wakes at once.
             signal.wake();
-            drop(guard);
         }
     }
 
@@ -67,8 +65,8 @@ impl Interrupt {
     }
 
     /// Registers the queued acquire to wake; cleared by [`Interrupt::clear`].
-    pub(crate) fn register(&self, shared: &Arc<Shared>, signal: &Signal) {
-        *self.inner.waiting.lock() = Some((Arc::clone(shared), Arc::clone(signal)));
+    pub(crate) fn register(&self, signal: &Arc<Signal>) {
+        *self.inner.waiting.lock() = Some(Arc::clone(signal));
     }
 
     pub(crate) fn clear(&self) {

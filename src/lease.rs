@@ -13,27 +13,11 @@ use crate::backend::process::{decode, encode, Task};
 use crate::backend::{ExecutorBackend, Pool};
 use crate::cell::{LeaseCell, Status};
 use crate::error::{LeaseError, TaskError};
-use crate::manager::{LeaseRef, ManagedPool, Shared};
+use crate::ids::LeaseId;
+use crate::manager::shared::{LeaseRef, ManagedPool, Shared};
 use crate::state::lease_state;
 use crate::stats::LeaseState;
 use crate::task::{remote_pair, task_pair, QueuedTask, RemoteDone, RemoteJob, Resolution, TaskHandle, TaskOwner};
-
-/// A lease's identifier, unique within its manager (across restarts too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LeaseId(pub(crate) u64);
-
-impl LeaseId {
-    /// The number behind the id.
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for LeaseId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "lease-{}", self.0)
-    }
-}
 
 /// A time-bounded right to submit work to exactly one pool.
 ///
@@ -161,16 +145,107 @@ impl ExecutorLease {
     /// Extends both deadlines by `extra`. Works while the lease is active, in grace or draining;
     /// the checker honours the new deadline. Returns the new hard expiry.
     pub fn renew(&self, extra: Duration) -> Result<Instant, LeaseError> {
-        self.inner.manager().renew(&self.inner, extra)
+        self.inner.manager().renew(&self.inner, extra, |status| refusal(&self.inner, status))
     }
 
-    /// Releases the lease (also done by `Drop`). Harmless when already released or revoked.
-    pub fn release(self) {
+    /// Releases the lease (also done by `Drop`) and returns a [`Drain`] that reports the end of
+    /// the drain. Harmless when already released or revoked.
+    ///
+    /// If tasks submitted through the lease are still pending, the lease *drains*: new
+    /// submissions are refused at once, [`Drain::state`] is [`LeaseState::Draining`], the
+    /// lease can still be renewed ([`Drain::renew`]) so that it is not revoked mid-drain, and
+    /// the pool goes back to the manager when the last pending task finishes. Dropping the
+    /// `Drain` changes nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use leasepool::{AcquireOptions, LeaseState, LeasedExecutorManager};
+    ///
+    /// let manager = LeasedExecutorManager::builder().max_pools(1).workers_per_pool(1).build()?;
+    /// manager.start()?;
+    /// let lease = manager.acquire(AcquireOptions::new())?;
+    /// let (go, gate) = std::sync::mpsc::channel::<()>();
+    /// let task = lease.executor().submit(move || gate.recv().is_ok())?;
+    /// let drain = lease.release();
+    /// assert_eq!(drain.state(), LeaseState::Draining);
+    /// drain.renew(Duration::from_secs(60))?; // renewing works while draining
+    /// go.send(()).unwrap();
+    /// drain.wait(); // the last task finished and the pool went back
+    /// assert_eq!(drain.state(), LeaseState::Released);
+    /// assert_eq!(task.wait()?, true);
+    /// assert_eq!(manager.available_count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release(self) -> Drain {
+        let inner = Arc::clone(&self.inner);
         drop(self);
+        Drain { inner }
     }
 
     fn release_now(&self) {
         self.inner.manager().release(&self.inner);
+    }
+}
+
+/// The end of a released lease's drain (see [`ExecutorLease::release`]): observe it, wait for
+/// it, be told when it happens, or renew the lease while it drains.
+///
+/// The drain is over once the lease is *over for its pool*: its last pending task finished and
+/// the pool went back to the manager (or was retired), or the lease ended (revoked at hard
+/// expiry, its pool broke, the manager stopped), which resolves its queued tasks. `Send + Sync`,
+/// cheap to keep.
+pub struct Drain {
+    inner: LeaseRef,
+}
+
+impl Drain {
+    /// The released lease.
+    pub fn lease_id(&self) -> LeaseId {
+        self.inner.info.id
+    }
+
+    /// Where the lease is now: [`LeaseState::Draining`] while tasks are pending, then
+    /// [`LeaseState::Released`] (or the state that ended it).
+    pub fn state(&self) -> LeaseState {
+        lease_state(&self.inner, Instant::now())
+    }
+
+    /// Tasks submitted through the lease that have not resolved yet.
+    pub fn pending(&self) -> u64 {
+        self.inner.pending()
+    }
+
+    /// Whether the drain is over (the pool went back, or the lease ended).
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_drained()
+    }
+
+    /// Blocks until the drain is over.
+    pub fn wait(&self) {
+        self.inner.wait_drained(None);
+    }
+
+    /// Blocks until the drain is over or `timeout` passes; returns whether it is over.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.inner.wait_drained(Instant::now().checked_add(timeout))
+    }
+
+    /// Runs `f` once when the drain is over: on the thread that ends it, or at once on this
+    /// thread if it already is. Never called with a library lock held.
+    pub fn on_finished(&self, f: impl FnOnce() + Send + 'static) {
+        self.inner.on_drained(Box::new(f));
+    }
+
+    /// Extends the draining lease's deadlines by `extra` (so that slow pending work is not
+    /// revoked at hard expiry). Fails once the drain is over.
+    pub fn renew(&self, extra: Duration) -> Result<Instant, LeaseError> {
+        self.inner.manager().renew(&self.inner, extra, |status| refusal(&self.inner, status))
+    }
+}
+
+impl fmt::Debug for Drain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drain").field("lease_id", &self.lease_id()).field("state", &self.state()).finish()
     }
 }
 
@@ -319,7 +394,7 @@ fn enter(lease: &LeaseRef) -> Result<(), LeaseError> {
     }
     if let Err((status, finalize)) = lease.enter() {
         if finalize {
-            lease.manager().finalize(lease.info.id);
+            lease.manager().finalize(lease);
         }
         return Err(refusal(lease, status));
     }
@@ -424,7 +499,7 @@ impl TaskOwner for LeaseCell<Arc<ManagedPool>> {
         };
         counter.fetch_add(1, Relaxed);
         if self.leave() {
-            self.manager().finalize(self.info.id);
+            self.manager().finalize(self);
         }
     }
 

@@ -61,12 +61,16 @@ mod checker;
 mod config;
 mod error;
 mod grinder;
+mod ids;
 mod interrupt;
 mod lease;
 mod manager;
 mod state;
 mod stats;
+mod sync;
 mod task;
+mod util;
+mod waiter;
 
 pub use backend::process::{
     run_if_worker, InitializerCall, ProcessLoggingConfig, ProcessOptions, Task, TaskRegistry, WorkerProgram,
@@ -77,8 +81,9 @@ pub use error::{AcquireError, ConfigError, GrinderError, LeaseError, StartError,
 pub use grinder::{
     BatchJob, BatchLease, GrinderBuilder, GrinderCounters, GrinderStats, LeaseSource, StopMode, WorkGrinder,
 };
+pub use ids::LeaseId;
 pub use interrupt::Interrupt;
-pub use lease::{ExecutorLease, LeaseId, LeasedExecutor};
+pub use lease::{Drain, ExecutorLease, LeasedExecutor};
 pub use manager::LeasedExecutorManager;
 pub use stats::{LeaseCounters, LeaseState, LeaseStats, ManagerStats, PoolStats, TaskCountersSnapshot};
 pub use task::TaskHandle;

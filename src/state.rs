@@ -1,20 +1,30 @@
 //! The manager's state machine as plain data.
 //!
 //! `State` owns no threads, reads no clock and calls no user code: every method takes `now` and
-//! returns what must happen next ([`Effects`]: pools to retire, waiters to wake, whether the
-//! checker must run, log events). The manager applies those effects after dropping its lock.
-//! Pools (`P`) and waiter signals (`W`) are opaque here, which keeps every rule unit-testable with
-//! virtual time and lets the loom model drive the real hand-off code.
+//! returns what must happen next ([`Effects`]: pools to retire, pools to build, waiters to wake,
+//! whether the checker must run, log events). The manager applies those effects after dropping
+//! its lock. Pools (`P`) and waiter signals (`W`) are opaque here, which keeps every rule
+//! unit-testable with virtual time and lets the loom model drive the real hand-off code.
 //!
-//! Capacity is `idle + leased + creating <= max_pools`, where `creating` counts pools being built
-//! outside the lock for someone (a waiter, an acquirer or the checker).
+//! Capacity is `idle + delivered + leased + creating <= max_pools`, where `creating` counts pools
+//! being built off the lock by builder threads (for queued waiters, for a fail-fast caller that
+//! found room, or for the checker) and `delivered` counts pools handed to a waiter that has not
+//! taken them yet.
+//!
+//! ## Bounded fairness
+//! Waiters queue in arrival order. A freed pool normally goes back to the idle set and the front
+//! waiter is *woken* to take it, so a caller that is already running may take it first (no OS
+//! wake-up on the hot path). A waiter that has waited at least the fairness bound is *starving*:
+//! a freed pool is then *handed* to it directly (FIFO among starving waiters) and no newcomer
+//! may take an idle pool before it. A bound of zero makes every waiter starving at once: strict
+//! FIFO hand-off, newcomers never overtake.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cell::{LeaseCell, Status};
-use crate::lease::LeaseId;
+use crate::cell::{LeaseCell, LeaseInfo, Status};
+use crate::ids::LeaseId;
 use crate::stats::{LeaseCounters, LeaseState};
 
 /// The manager's lifecycle.
@@ -38,6 +48,14 @@ pub(crate) enum RetireReason {
     Stopped,
 }
 
+impl RetireReason {
+    /// Whether running work must be stopped (process pools terminate busy workers): the lease
+    /// expired or the manager stopped. A shrunk or broken pool lets running work finish.
+    pub(crate) fn kills_running(self) -> bool {
+        matches!(self, RetireReason::Expired | RetireReason::Stopped)
+    }
+}
+
 /// What a caller asked for in an acquire.
 #[derive(Debug, Clone)]
 pub(crate) struct LeaseRequest {
@@ -46,37 +64,73 @@ pub(crate) struct LeaseRequest {
     pub grace: Duration,
 }
 
-/// The immutable facts of one lease.
-#[derive(Debug, Clone)]
-pub(crate) struct LeaseInfo {
-    pub id: LeaseId,
-    pub owner: Option<Arc<str>>,
-    pub grace: Duration,
-    pub leased_at: Instant,
+impl LeaseRequest {
+    /// Whether `now + duration + grace` is representable (the only way a grant can fail).
+    ///
+    /// With a century of headroom, so that a waiter granted long after it asked (its deadline is
+    /// computed from the hand-off) can never overflow either.
+    pub(crate) fn deadline_fits(&self, now: Instant) -> bool {
+        const HEADROOM: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+        now.checked_add(self.duration)
+            .and_then(|s| s.checked_add(self.grace))
+            .and_then(|h| h.checked_add(HEADROOM))
+            .is_some()
+    }
 }
 
 /// A lease created under the lock (its facts, pool and status word in one allocation), ready to
 /// be wrapped into an `ExecutorLease`.
 pub(crate) type Grant<P> = Arc<LeaseCell<P>>;
 
-/// What the front waiter is handed.
+/// What was handed to a queued waiter, waiting for it to take it.
 #[derive(Debug)]
-pub(crate) enum Handoff<P> {
-    /// A lease on a freed pool.
-    Lease(Grant<P>),
-    /// Permission to build one pool (capacity freed up and no idle pool exists).
-    Reservation,
+enum Handoff<P> {
+    /// A pool; the lease is created when the waiter takes it.
+    Pool(P),
+    /// The pool built for this waiter could not be built.
+    Failed(String),
 }
 
-/// What an acquire attempt found.
+/// What a caller that is not queued found.
 #[derive(Debug)]
 pub(crate) enum AcquireStep<P, W> {
     Granted(Grant<P>, Effects<P, W>),
-    /// Capacity was reserved: build a pool, then call [`State::finish_reservation`].
-    Reserved,
-    /// No capacity, or others are already queued: wait (or fail fast).
-    Busy,
+    /// No idle pool for a newcomer. `building` is whether the manager is below `max_pools` (a
+    /// pool can be built): a queued waiter gets one built for it.
+    Busy {
+        building: bool,
+    },
     NotRunning,
+}
+
+/// What a queued waiter found when it looked at its entry.
+#[derive(Debug)]
+pub(crate) enum WaiterPoll<P> {
+    /// It has a lease (and has left the queue).
+    Granted(Grant<P>),
+    /// The pool built for it could not be built (it has left the queue).
+    Failed(String),
+    /// The manager is not running (it has left the queue).
+    NotRunning,
+    /// Nothing yet: it stays queued and is woken when something changes for it.
+    Pending,
+}
+
+/// Pools to build off the lock, and for whom.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Builds {
+    /// For queued waiters (a failure is reported to the front waiter).
+    pub demand: usize,
+    /// For the idle set (the checker's growth, a fail-fast caller that found room).
+    pub spare: usize,
+    /// The start they belong to (a build reported under another epoch is void).
+    pub epoch: u64,
+}
+
+impl Builds {
+    pub(crate) fn total(&self) -> usize {
+        self.demand + self.spare
+    }
 }
 
 /// A log-worthy thing that happened, emitted by the manager outside the lock.
@@ -116,8 +170,10 @@ pub(crate) struct Effects<P, W> {
     pub retire: Vec<(P, RetireReason)>,
     /// Leases that ended (revoked, broken, stopped): their queued tasks must be cancelled.
     pub ended: Vec<Arc<LeaseCell<P>>>,
-    /// Signals of waiters that were handed something (only they are woken).
+    /// Signals of waiters that were handed something or must look again (only they are woken).
     pub woken: Vec<W>,
+    /// Pools to build off the lock (then report each with [`State::built`]).
+    pub build: Builds,
     pub wake_checker: bool,
     pub events: Events,
 }
@@ -128,6 +184,7 @@ impl<P, W> Default for Effects<P, W> {
             retire: Vec::new(),
             ended: Vec::new(),
             woken: Vec::new(),
+            build: Builds::default(),
             wake_checker: false,
             events: Events::default(),
         }
@@ -139,6 +196,7 @@ impl<P, W> Effects<P, W> {
         self.retire.is_empty()
             && self.ended.is_empty()
             && self.woken.is_empty()
+            && self.build.total() == 0
             && !self.wake_checker
             && self.events.is_empty()
     }
@@ -167,8 +225,18 @@ impl<P> LeaseRecord<P> {
 struct Waiter<W> {
     id: u64,
     signal: W,
-    request: LeaseRequest,
     since: Instant,
+    /// Woken to look for an idle pool and not yet back: it counts as "on its way" to one idle
+    /// pool, so each idle pool wakes one waiter, not all of them.
+    notified: bool,
+}
+
+/// A pool handed to a waiter that has not taken it yet.
+#[derive(Debug)]
+struct Delivery<P> {
+    waiter: u64,
+    since: Instant,
+    handoff: Handoff<P>,
 }
 
 /// A point-in-time copy of one lease, for stats.
@@ -182,24 +250,38 @@ pub(crate) struct LeaseSnapshot {
     pub pool_seq: u64,
 }
 
+/// Consecutive failed spare builds make the checker wait this long (doubling) before it builds
+/// again, so a start hook that always fails does not become a build loop.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 /// The manager's state. See the module docs.
 #[derive(Debug)]
 pub(crate) struct State<P, W> {
     pub phase: Phase,
-    /// Incremented by every start; reservations from an older epoch are void.
+    /// Incremented by every start; builds from an older epoch are void.
     pub epoch: u64,
     pub max_pools: usize,
     /// The last desired count computed from the size provider.
     pub desired: usize,
+    /// How long a waiter may be overtaken by running callers (see the module docs).
+    fairness: Duration,
     /// Origin instant for lease deadlines (see `LeaseCell`).
     origin: Instant,
     idle: VecDeque<P>,
     leases: Vec<LeaseRecord<P>>,
+    /// Pools being built (all kinds).
     creating: usize,
+    /// Of those, the ones built for queued waiters.
+    creating_demand: usize,
     waiters: VecDeque<Waiter<W>>,
-    deliveries: Vec<(u64, Handoff<P>)>,
+    /// How many queued waiters are `notified`.
+    notified: usize,
+    deliveries: Vec<Delivery<P>>,
     next_lease_id: u64,
     next_waiter_id: u64,
+    /// The checker builds no spare pool before this (after failed builds).
+    spare_backoff: Option<(Instant, Duration)>,
     /// When the sleeping checker will wake by itself; `None` while it is awake (it recomputes
     /// its deadline under the lock right before sleeping, so nothing is missed).
     pub checker_due: Option<Instant>,
@@ -209,20 +291,24 @@ pub(crate) struct State<P, W> {
 }
 
 impl<P: Clone, W: Clone> State<P, W> {
-    pub(crate) fn new(max_pools: usize, min_pools: usize, origin: Instant) -> Self {
+    pub(crate) fn new(max_pools: usize, min_pools: usize, fairness: Duration, origin: Instant) -> Self {
         State {
             phase: Phase::Stopped,
             epoch: 0,
             max_pools,
             desired: min_pools,
+            fairness,
             origin,
             idle: VecDeque::new(),
             leases: Vec::new(),
             creating: 0,
+            creating_demand: 0,
             waiters: VecDeque::new(),
+            notified: 0,
             deliveries: Vec::new(),
             next_lease_id: 1,
             next_waiter_id: 1,
+            spare_backoff: None,
             checker_due: None,
             checker_kick: false,
             counters: LeaseCounters::default(),
@@ -250,7 +336,8 @@ impl<P: Clone, W: Clone> State<P, W> {
     }
 
     fn owned(&self) -> usize {
-        self.idle.len() + self.leases.len() + self.creating
+        let delivered = self.deliveries.iter().filter(|d| matches!(d.handoff, Handoff::Pool(_))).count();
+        self.idle.len() + delivered + self.leases.len() + self.creating
     }
 
     /// Stopped → running with these freshly built pools.
@@ -261,6 +348,7 @@ impl<P: Clone, W: Clone> State<P, W> {
         self.desired = desired;
         self.counters.pools_created += pools.len() as u64;
         self.idle.extend(pools);
+        self.spare_backoff = None;
         self.checker_kick = false;
         self.checker_due = None;
     }
@@ -281,10 +369,15 @@ impl<P: Clone, W: Clone> State<P, W> {
         for pool in self.idle.drain(..) {
             effects.retire.push((pool, RetireReason::Stopped));
         }
+        for delivery in self.deliveries.drain(..) {
+            if let Handoff::Pool(pool) = delivery.handoff {
+                effects.retire.push((pool, RetireReason::Stopped));
+            }
+        }
         self.creating = 0;
-        self.deliveries.clear();
+        self.creating_demand = 0;
         self.counters.pools_retired_stopped += effects.retire.len() as u64;
-        // Waiters stay queued (each removes itself); they only need waking.
+        // Waiters stay queued (each removes itself when it looks); they only need waking.
         effects.woken = self.waiters.iter().map(|w| w.signal.clone()).collect();
         effects
     }
@@ -296,16 +389,22 @@ impl<P: Clone, W: Clone> State<P, W> {
 
     fn grant(
         &mut self,
-        request: LeaseRequest,
+        request: &LeaseRequest,
         pool: P,
         now: Instant,
         waited: Option<Duration>,
         effects: &mut Effects<P, W>,
-    ) -> Option<Grant<P>> {
-        let soft = now.checked_add(request.duration)?;
-        let hard = soft.checked_add(request.grace)?;
-        let info =
-            LeaseInfo { id: LeaseId(self.next_lease_id), owner: request.owner, grace: request.grace, leased_at: now };
+    ) -> Grant<P> {
+        // Requests are checked with `deadline_fits` (a century of headroom) before they reach
+        // the state, so these only saturate in theory.
+        let soft = now.checked_add(request.duration).unwrap_or(now);
+        let hard = soft.checked_add(request.grace).unwrap_or(soft);
+        let info = LeaseInfo {
+            id: LeaseId(self.next_lease_id),
+            owner: request.owner.clone(),
+            grace: request.grace,
+            leased_at: now,
+        };
         self.next_lease_id += 1;
         effects.events.push(Event::Granted { info: info.clone(), duration: request.duration, waited });
         let cell = Arc::new(LeaseCell::new(self.origin.min(now), info, pool, soft, hard));
@@ -322,7 +421,7 @@ impl<P: Clone, W: Clone> State<P, W> {
             }
             None => self.counters.leases_immediate += 1,
         }
-        Some(cell)
+        cell
     }
 
     fn wake_checker(&mut self, effects: &mut Effects<P, W>) {
@@ -330,119 +429,226 @@ impl<P: Clone, W: Clone> State<P, W> {
         effects.wake_checker = true;
     }
 
-    /// Whether `now + duration + grace` is representable (the only way a grant can fail).
-    ///
-    /// With a century of headroom, so that a waiter granted long after it asked (its deadline is
-    /// computed from the hand-off) can never overflow either.
-    pub(crate) fn deadline_fits(now: Instant, request: &LeaseRequest) -> bool {
-        const HEADROOM: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-        now.checked_add(request.duration)
-            .and_then(|s| s.checked_add(request.grace))
-            .and_then(|h| h.checked_add(HEADROOM))
-            .is_some()
+    /// Whether the front waiter has waited at least the fairness bound: then freed pools are
+    /// handed to it and no newcomer may overtake it.
+    fn front_starving(&self, now: Instant) -> bool {
+        self.waiters.front().is_some_and(|w| now.saturating_duration_since(w.since) >= self.fairness)
     }
 
-    /// One acquire attempt by a caller that is not queued. Newcomers never overtake waiters.
+    /// One acquire attempt by a caller that is not queued. A newcomer takes an idle pool unless
+    /// a waiter has waited past the fairness bound. It never builds a pool itself: see
+    /// [`enqueue`](Self::enqueue) and [`request_spare`](Self::request_spare).
     pub(crate) fn try_acquire(&mut self, request: &LeaseRequest, now: Instant) -> AcquireStep<P, W> {
         if self.phase != Phase::Running {
             return AcquireStep::NotRunning;
         }
-        if !self.waiters.is_empty() {
-            return AcquireStep::Busy;
+        if !self.front_starving(now) {
+            if let Some(pool) = self.idle.pop_front() {
+                let mut effects = Effects::default();
+                let grant = self.grant(request, pool, now, None, &mut effects);
+                return AcquireStep::Granted(grant, effects);
+            }
         }
-        if let Some(pool) = self.idle.pop_front() {
-            let mut effects = Effects::default();
-            let grant =
-                self.grant(request.clone(), pool, now, None, &mut effects).expect("deadline checked by the caller");
-            return AcquireStep::Granted(grant, effects);
-        }
-        if self.owned() < self.max_pools {
-            self.creating += 1;
-            return AcquireStep::Reserved;
-        }
-        AcquireStep::Busy
+        AcquireStep::Busy { building: self.owned() < self.max_pools }
     }
 
-    /// Queues a caller; it is woken through `signal` when something is delivered to it.
-    pub(crate) fn enqueue(&mut self, request: LeaseRequest, signal: W, now: Instant) -> u64 {
+    /// A fail-fast caller found no idle pool but room below `max_pools`: build one for the idle
+    /// set (it does not wait for it). Counts the refusal.
+    pub(crate) fn request_spare(&mut self, building: bool) -> Effects<P, W> {
+        let mut effects = Effects::default();
+        self.counters.acquire_unavailable += 1;
+        if building && self.phase == Phase::Running && self.owned() < self.max_pools {
+            self.creating += 1;
+            effects.build.spare += 1;
+            effects.build.epoch = self.epoch;
+        }
+        effects
+    }
+
+    /// Queues a caller; it is woken through `signal` whenever it should look at its entry again
+    /// ([`poll_waiter`](Self::poll_waiter)). A pool is built for it if there is room.
+    pub(crate) fn enqueue(&mut self, signal: W, now: Instant) -> (u64, Effects<P, W>) {
         let id = self.next_waiter_id;
         self.next_waiter_id += 1;
-        self.waiters.push_back(Waiter { id, signal, request, since: now });
-        id
+        self.waiters.push_back(Waiter { id, signal, since: now, notified: false });
+        let mut effects = Effects::default();
+        self.dispatch(now, &mut effects);
+        (id, effects)
     }
 
-    /// Takes what was handed to waiter `id`, if anything.
-    pub(crate) fn take_delivery(&mut self, id: u64) -> Option<Handoff<P>> {
-        let at = self.deliveries.iter().position(|(w, _)| *w == id)?;
-        Some(self.deliveries.swap_remove(at).1)
+    fn waiter_index(&self, id: u64) -> Option<usize> {
+        self.waiters.iter().position(|w| w.id == id)
     }
 
-    /// A waiter gives up (timeout or not running). It must have checked `take_delivery` first,
-    /// under the same lock, so it can never swallow a hand-off.
-    pub(crate) fn abandon(&mut self, id: u64, timed_out: bool) {
-        self.waiters.retain(|w| w.id != id);
+    fn remove_waiter(&mut self, at: usize) -> Waiter<W> {
+        let waiter = self.waiters.remove(at).expect("index from waiter_index");
+        if waiter.notified {
+            self.notified -= 1;
+        }
+        waiter
+    }
+
+    /// A queued waiter looks at its entry: takes what was handed to it, or an idle pool it was
+    /// woken for, or stays queued (`Pending`).
+    pub(crate) fn poll_waiter(
+        &mut self,
+        id: u64,
+        request: &LeaseRequest,
+        now: Instant,
+    ) -> (WaiterPoll<P>, Effects<P, W>) {
+        let mut effects = Effects::default();
+        if let Some(polled) = self.take_delivery(id, request, now, &mut effects) {
+            return (polled, effects);
+        }
+        let Some(at) = self.waiter_index(id) else {
+            // Not queued and nothing delivered: the manager stopped (or restarted) meanwhile.
+            return (WaiterPoll::NotRunning, effects);
+        };
+        if self.phase != Phase::Running {
+            self.remove_waiter(at);
+            return (WaiterPoll::NotRunning, effects);
+        }
+        // Starving waiters ahead of this one are served first (possibly this one too).
+        self.dispatch(now, &mut effects);
+        if let Some(polled) = self.take_delivery(id, request, now, &mut effects) {
+            return (polled, effects);
+        }
+        let at = self.waiter_index(id).expect("still queued: nothing was delivered");
+        if !self.idle.is_empty() {
+            // No starving waiter is left (dispatch serves them while pools are idle): take one.
+            let waiter = self.remove_waiter(at);
+            let pool = self.idle.pop_front().expect("checked non-empty");
+            let waited = now.saturating_duration_since(waiter.since);
+            let grant = self.grant(request, pool, now, Some(waited), &mut effects);
+            self.dispatch(now, &mut effects);
+            return (WaiterPoll::Granted(grant), effects);
+        }
+        let waiter = &mut self.waiters[at];
+        if std::mem::take(&mut waiter.notified) {
+            self.notified -= 1;
+        }
+        (WaiterPoll::Pending, effects)
+    }
+
+    fn take_delivery(
+        &mut self,
+        id: u64,
+        request: &LeaseRequest,
+        now: Instant,
+        effects: &mut Effects<P, W>,
+    ) -> Option<WaiterPoll<P>> {
+        let at = self.deliveries.iter().position(|d| d.waiter == id)?;
+        let delivery = self.deliveries.swap_remove(at);
+        Some(match delivery.handoff {
+            Handoff::Pool(pool) => {
+                let waited = now.saturating_duration_since(delivery.since);
+                WaiterPoll::Granted(self.grant(request, pool, now, Some(waited), effects))
+            }
+            Handoff::Failed(reason) => WaiterPoll::Failed(reason),
+        })
+    }
+
+    /// A waiter gives up (timeout, interrupt, a dropped future, not running). Whatever was
+    /// handed to it and not taken is passed on as a release would: to the next waiter, or back
+    /// to the idle set. It never takes a lease.
+    pub(crate) fn cancel_waiter(&mut self, id: u64, timed_out: bool, now: Instant) -> Effects<P, W> {
+        let mut effects = Effects::default();
+        if let Some(at) = self.waiter_index(id) {
+            self.remove_waiter(at);
+        } else if let Some(at) = self.deliveries.iter().position(|d| d.waiter == id) {
+            if let Handoff::Pool(pool) = self.deliveries.swap_remove(at).handoff {
+                // It was this pool's next holder: the pool goes back to the front of the line.
+                self.idle.push_front(pool);
+            }
+        } else {
+            return effects;
+        }
         if timed_out {
             self.counters.acquire_timeouts += 1;
         }
+        if self.phase == Phase::Running {
+            self.dispatch(now, &mut effects);
+        }
+        effects
     }
 
-    /// A reservation's pool was built (`Ok`) or failed (`Err`). On success the caller gets a
-    /// lease on it; a failure frees the capacity for the next waiter.
-    pub(crate) fn finish_reservation(
-        &mut self,
-        epoch: u64,
-        built: Result<P, ()>,
-        request: LeaseRequest,
-        now: Instant,
-        waited: Option<Duration>,
-    ) -> (Option<Grant<P>>, Effects<P, W>) {
+    /// A pool built off the lock (`Ok`) or a failed build (`Err`, with the reason). A pool goes
+    /// to the waiters first, then to the idle set; a failed build for waiters fails the front
+    /// waiter (it would otherwise wait for a pool that cannot be built).
+    pub(crate) fn built(&mut self, epoch: u64, demand: bool, built: Result<P, String>, now: Instant) -> Effects<P, W> {
         let mut effects = Effects::default();
         let current = epoch == self.epoch && self.phase == Phase::Running;
         if current {
             self.creating -= 1;
+            if demand {
+                self.creating_demand -= 1;
+            }
         }
         match built {
             Ok(pool) => {
                 self.counters.pools_created += 1;
-                if current {
-                    let grant = self.grant(request, pool, now, waited, &mut effects);
-                    return (grant, effects);
+                if !current {
+                    self.counters.pools_retired_stopped += 1;
+                    effects.retire.push((pool, RetireReason::Stopped));
+                    return effects;
                 }
-                self.counters.pools_retired_stopped += 1;
-                effects.retire.push((pool, RetireReason::Stopped));
+                if !demand {
+                    self.spare_backoff = None;
+                }
+                self.idle.push_back(pool);
             }
-            Err(()) => {
+            Err(reason) => {
                 self.counters.pools_retired_broken += 1;
-                if current {
-                    self.dispatch(now, &mut effects);
+                if !current {
+                    return effects;
+                }
+                if demand && !self.waiters.is_empty() {
+                    let waiter = self.remove_waiter(0);
+                    self.deliveries.push(Delivery {
+                        waiter: waiter.id,
+                        since: waiter.since,
+                        handoff: Handoff::Failed(reason),
+                    });
+                    effects.woken.push(waiter.signal);
+                } else {
+                    let next = self.spare_backoff.map_or(FIRST_BACKOFF, |(_, b)| (b * 2).min(MAX_BACKOFF));
+                    self.spare_backoff = Some((now + next, next));
                 }
             }
         }
-        (None, effects)
+        self.after_capacity_change(now, &mut effects);
+        effects
     }
 
-    /// Hands freed capacity to the front waiters: idle pools as leases, spare capacity as
-    /// reservations. Only the waiters served are woken.
+    /// Serves the queue after anything changed: idle pools are handed to starving waiters (FIFO),
+    /// then each remaining idle pool wakes one waiter that is not already on its way, then pools
+    /// are built for waiters that no idle or building pool covers (within `max_pools`).
     fn dispatch(&mut self, now: Instant, effects: &mut Effects<P, W>) {
-        while let Some(front) = self.waiters.front() {
-            let handoff = if self.idle.is_empty() {
-                if self.owned() >= self.max_pools {
+        while !self.idle.is_empty() && self.front_starving(now) {
+            let waiter = self.remove_waiter(0);
+            let pool = self.idle.pop_front().expect("checked non-empty");
+            self.deliveries.push(Delivery { waiter: waiter.id, since: waiter.since, handoff: Handoff::Pool(pool) });
+            effects.woken.push(waiter.signal);
+        }
+        let mut wake = self.idle.len().saturating_sub(self.notified);
+        if wake > 0 {
+            for waiter in self.waiters.iter_mut().filter(|w| !w.notified) {
+                if wake == 0 {
                     break;
                 }
-                self.creating += 1;
-                Handoff::Reservation
-            } else {
-                let waited = now.saturating_duration_since(front.since);
-                let request = front.request.clone();
-                let pool = self.idle.pop_front().expect("checked non-empty");
-                match self.grant(request, pool, now, Some(waited), effects) {
-                    Some(grant) => Handoff::Lease(grant),
-                    None => unreachable!("waiter requests are validated before queueing"),
-                }
-            };
-            let waiter = self.waiters.pop_front().expect("checked non-empty");
-            self.deliveries.push((waiter.id, handoff));
-            effects.woken.push(waiter.signal);
+                waiter.notified = true;
+                effects.woken.push(waiter.signal.clone());
+                self.notified += 1;
+                wake -= 1;
+            }
+        }
+        let uncovered = self.waiters.len().saturating_sub(self.idle.len() + self.creating_demand);
+        let build = uncovered.min(self.max_pools.saturating_sub(self.owned()));
+        if build > 0 {
+            self.creating += build;
+            self.creating_demand += build;
+            effects.build.demand += build;
+            effects.build.epoch = self.epoch;
         }
     }
 
@@ -572,12 +778,12 @@ impl<P: Clone, W: Clone> State<P, W> {
     }
 
     /// One checker pass: revoke expired leases, note soft expiries, shrink idle pools above
-    /// `desired`, and reserve the pools needed to grow to it. Returns the effects and how many
-    /// pools the checker must now build (then call [`State::add_built`]).
-    pub(crate) fn checker_pass(&mut self, desired: usize, now: Instant) -> (Effects<P, W>, usize) {
+    /// `desired`, and ask for the pools needed to grow to it (in `effects.build.spare`; none
+    /// while failed builds back off).
+    pub(crate) fn checker_pass(&mut self, desired: usize, now: Instant) -> Effects<P, W> {
         let mut effects = Effects::default();
         if self.phase != Phase::Running {
-            return (effects, 0);
+            return effects;
         }
         self.desired = desired;
         let mut i = 0;
@@ -600,31 +806,20 @@ impl<P: Clone, W: Clone> State<P, W> {
             self.count_retired(RetireReason::Shrink);
             effects.retire.push((pool, RetireReason::Shrink));
         }
-        let build = desired.saturating_sub(self.owned());
-        self.creating += build;
-        (effects, build)
-    }
-
-    /// Pools the checker built for its reservation (`failed` of them could not be built).
-    pub(crate) fn add_built(&mut self, epoch: u64, pools: Vec<P>, failed: usize, now: Instant) -> Effects<P, W> {
-        let mut effects = Effects::default();
-        let current = epoch == self.epoch && self.phase == Phase::Running;
-        self.counters.pools_created += pools.len() as u64;
-        self.counters.pools_retired_broken += failed as u64;
-        if !current {
-            self.counters.pools_retired_stopped += pools.len() as u64;
-            effects.retire.extend(pools.into_iter().map(|p| (p, RetireReason::Stopped)));
-            return effects;
+        if self.spare_backoff.is_none_or(|(until, _)| now >= until) {
+            let build = desired.saturating_sub(self.owned());
+            self.creating += build;
+            effects.build.spare += build;
+            effects.build.epoch = self.epoch;
         }
-        self.creating -= pools.len() + failed;
-        self.idle.extend(pools);
-        self.dispatch(now, &mut effects);
         effects
     }
 
-    /// The instant the checker must next wake for a lease deadline, if any lease exists.
+    /// The instant the checker must next wake for a lease deadline or the end of a build
+    /// backoff, if any.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.leases.iter().map(LeaseRecord::next_deadline).min()
+        let backoff = self.spare_backoff.map(|(until, _)| until).filter(|_| self.owned() < self.desired);
+        self.leases.iter().map(LeaseRecord::next_deadline).chain(backoff).min()
     }
 
     /// Every tracked lease, in acquisition order.
@@ -670,10 +865,15 @@ mod tests {
         LeaseRequest { owner: Some(owner.into()), duration: secs(lease), grace: secs(grace) }
     }
 
-    fn running(max: usize, pools: Vec<u32>, desired: usize, t0: Instant) -> S {
-        let mut st = S::new(max, 1, t0);
+    /// A running state with strict FIFO (fairness bound zero) unless `fairness` says otherwise.
+    fn running_with(max: usize, pools: Vec<u32>, desired: usize, fairness: Duration, t0: Instant) -> S {
+        let mut st = S::new(max, 1, fairness, t0);
         st.start(pools, desired);
         st
+    }
+
+    fn running(max: usize, pools: Vec<u32>, desired: usize, t0: Instant) -> S {
+        running_with(max, pools, desired, Duration::ZERO, t0)
     }
 
     fn granted(step: AcquireStep<u32, &'static str>) -> Grant<u32> {
@@ -683,18 +883,38 @@ mod tests {
         }
     }
 
+    fn poll(st: &mut S, id: u64, owner: &str, now: Instant) -> (WaiterPoll<u32>, Effects<u32, &'static str>) {
+        st.poll_waiter(id, &req(owner, 10, 1), now)
+    }
+
+    fn lease_of(polled: WaiterPoll<u32>) -> Grant<u32> {
+        match polled {
+            WaiterPoll::Granted(g) => g,
+            other => panic!("expected a lease, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn acquire_takes_front_then_reserves_up_to_max_then_is_busy() {
+    fn newcomers_take_idle_pools_and_waiters_get_pools_built_up_to_max() {
         let t0 = Instant::now();
         let mut st = running(3, vec![1, 2], 2, t0);
         assert_eq!(granted(st.try_acquire(&req("a", 10, 1), t0)).pool, 1);
         assert_eq!(granted(st.try_acquire(&req("b", 10, 1), t0)).pool, 2);
-        assert!(matches!(st.try_acquire(&req("c", 10, 1), t0), AcquireStep::Reserved));
+        // No idle pool, room for one more: a newcomer is told a pool can be built, but never
+        // builds it itself.
+        assert!(matches!(st.try_acquire(&req("c", 10, 1), t0), AcquireStep::Busy { building: true }));
+        // Queued, it gets one built off the lock (exactly one: the cap is 3).
+        let (c, fx) = st.enqueue("c", t0);
+        assert_eq!(fx.build, Builds { demand: 1, spare: 0, epoch: st.epoch });
+        let (_d, fx) = st.enqueue("d", t0);
+        assert_eq!(fx.build.total(), 0, "at max_pools nothing more is built");
         assert_eq!(st.creating(), 1);
-        assert!(matches!(st.try_acquire(&req("d", 10, 1), t0), AcquireStep::Busy));
-        let (grant, _) = st.finish_reservation(st.epoch, Ok(3), req("c", 10, 1), t0, None);
-        assert_eq!(grant.unwrap().pool, 3);
-        assert_eq!((st.leased(), st.creating()), (3, 0));
+        let fx = st.built(st.epoch, true, Ok(3), t0);
+        assert_eq!(fx.woken, vec!["c"], "the built pool goes to the first waiter");
+        let (polled, _) = poll(&mut st, c, "c", t0);
+        assert_eq!(lease_of(polled).pool, 3);
+        assert_eq!((st.leased(), st.creating(), st.waiting()), (3, 0, 1));
+        assert!(matches!(st.try_acquire(&req("e", 10, 1), t0), AcquireStep::Busy { building: false }));
     }
 
     #[test]
@@ -702,40 +922,101 @@ mod tests {
         let t0 = Instant::now();
         let mut st = running(1, vec![7], 1, t0);
         let held = granted(st.try_acquire(&req("holder", 10, 1), t0));
-        let w1 = st.enqueue(req("w1", 10, 1), "w1", t0);
-        let w2 = st.enqueue(req("w2", 10, 1), "w2", t0);
+        let (w1, _) = st.enqueue("w1", t0);
+        let (w2, _) = st.enqueue("w2", t0);
         let t1 = t0 + secs(1);
         held.release();
         let effects = st.finalize(held.info.id, t1);
         assert_eq!(effects.woken, vec!["w1"], "exactly one waiter is woken");
         assert!(effects.retire.is_empty());
-        assert!(st.take_delivery(w2).is_none());
-        match st.take_delivery(w1) {
-            Some(Handoff::Lease(g)) => {
-                assert_eq!(g.pool, 7);
-                assert_eq!(g.info.owner.as_deref(), Some("w1"));
-                assert_eq!(g.info.leased_at, t1);
-            }
-            other => panic!("expected a lease for w1, got {other:?}"),
-        }
-        // A newcomer never overtakes w2, even with capacity in flux.
-        assert!(matches!(st.try_acquire(&req("late", 10, 1), t1), AcquireStep::Busy));
+        assert!(matches!(poll(&mut st, w2, "w2", t1).0, WaiterPoll::Pending));
+        let g = lease_of(poll(&mut st, w1, "w1", t1).0);
+        assert_eq!(g.pool, 7);
+        assert_eq!(g.info.owner.as_deref(), Some("w1"));
+        assert_eq!(g.info.leased_at, t1);
+        // With a zero fairness bound a newcomer never overtakes w2.
+        assert!(matches!(st.try_acquire(&req("late", 10, 1), t1), AcquireStep::Busy { .. }));
         assert_eq!(st.counters.leases_after_wait, 1);
         assert_eq!(st.counters.max_acquire_wait, secs(1));
     }
 
     #[test]
-    fn a_waiter_that_gives_up_after_a_delivery_still_gets_it() {
+    fn a_waiter_that_looks_after_a_delivery_gets_it_and_one_that_cancels_passes_it_on() {
         let t0 = Instant::now();
         let mut st = running(1, vec![1], 1, t0);
         let held = granted(st.try_acquire(&req("h", 10, 1), t0));
-        let w = st.enqueue(req("w", 10, 1), "w", t0);
+        let (w, _) = st.enqueue("w", t0);
+        let (next, _) = st.enqueue("next", t0);
         held.release();
         st.finalize(held.info.id, t0);
-        // The waiter's timeout fires now: it checks its delivery first, under the lock.
-        assert!(matches!(st.take_delivery(w), Some(Handoff::Lease(_))));
-        st.abandon(w, true);
-        assert_eq!(st.leased(), 1, "the handed-off lease is kept, not lost");
+        // `w` was handed the pool but cancels before taking it (timeout, dropped future): the
+        // pool goes to `next`, never lost, and `w` holds no lease.
+        let fx = st.cancel_waiter(w, true, t0);
+        assert_eq!(fx.woken, vec!["next"]);
+        assert_eq!(st.counters.acquire_timeouts, 1);
+        assert_eq!(st.leased(), 0);
+        let g = lease_of(poll(&mut st, next, "next", t0).0);
+        assert_eq!(g.pool, 1);
+        // Cancelling twice, or after the entry left the queue, is a no-op.
+        assert!(st.cancel_waiter(w, true, t0).is_empty());
+        assert_eq!(st.counters.acquire_timeouts, 1);
+    }
+
+    #[test]
+    fn a_cancelled_delivery_with_nobody_waiting_goes_back_to_the_idle_set() {
+        let t0 = Instant::now();
+        let mut st = running(1, vec![1], 1, t0);
+        let held = granted(st.try_acquire(&req("h", 10, 1), t0));
+        let (w, _) = st.enqueue("w", t0);
+        held.release();
+        st.finalize(held.info.id, t0);
+        st.cancel_waiter(w, false, t0);
+        assert_eq!((st.available(), st.leased(), st.waiting()), (1, 0, 0));
+    }
+
+    #[test]
+    fn within_the_fairness_bound_a_running_caller_may_take_a_freed_pool() {
+        let t0 = Instant::now();
+        let bound = Duration::from_millis(1);
+        let mut st = running_with(1, vec![1], 1, bound, t0);
+        let held = granted(st.try_acquire(&req("h", 10, 1), t0));
+        let (w, _) = st.enqueue("w", t0);
+        held.release();
+        // Freed before the bound: it goes back to the idle set and wakes `w` (no hand-off) ...
+        let t1 = t0 + Duration::from_micros(100);
+        let fx = st.finalize(held.info.id, t1);
+        assert_eq!(fx.woken, vec!["w"]);
+        assert_eq!(st.available(), 1);
+        // ... and a running newcomer may take it first; `w` then waits on.
+        let barger = granted(st.try_acquire(&req("barger", 10, 1), t1));
+        assert!(matches!(poll(&mut st, w, "w", t1).0, WaiterPoll::Pending));
+        // Past the bound `w` is starving: the next freed pool is handed to it, and newcomers
+        // queue behind it.
+        let t2 = t0 + Duration::from_millis(2);
+        barger.release();
+        let fx = st.finalize(barger.info.id, t2);
+        assert_eq!(fx.woken, vec!["w"]);
+        assert_eq!(st.available(), 0, "handed over, not idle");
+        assert!(matches!(st.try_acquire(&req("late", 10, 1), t2), AcquireStep::Busy { .. }));
+        assert_eq!(lease_of(poll(&mut st, w, "w", t2).0).pool, 1);
+    }
+
+    #[test]
+    fn an_idle_pool_wakes_one_waiter_at_a_time() {
+        let t0 = Instant::now();
+        let mut st = running_with(2, vec![1, 2], 2, secs(1), t0);
+        let a = granted(st.try_acquire(&req("a", 10, 1), t0));
+        let b = granted(st.try_acquire(&req("b", 10, 1), t0));
+        let (w1, _) = st.enqueue("w1", t0);
+        st.enqueue("w2", t0);
+        st.enqueue("w3", t0);
+        a.release();
+        assert_eq!(st.finalize(a.info.id, t0).woken, vec!["w1"]);
+        b.release();
+        assert_eq!(st.finalize(b.info.id, t0).woken, vec!["w2"], "w1 is already on its way");
+        let g = lease_of(poll(&mut st, w1, "w1", t0).0);
+        assert_eq!(g.pool, 1);
+        assert_eq!(st.waiting(), 2);
     }
 
     #[test]
@@ -746,8 +1027,10 @@ mod tests {
         let mut st = running(3, vec![1], 1, t0);
         let a = granted(st.try_acquire(&req("a", 10, 1), t0));
         for pool in [2, 3] {
-            assert!(matches!(st.try_acquire(&req("x", 10, 1), t0), AcquireStep::Reserved));
-            st.finish_reservation(st.epoch, Ok(pool), req("x", 10, 1), t0, None).0.unwrap();
+            let (w, fx) = st.enqueue("x", t0);
+            assert_eq!(fx.build.demand, 1);
+            st.built(st.epoch, true, Ok(pool), t0);
+            lease_of(poll(&mut st, w, "x", t0).0);
         }
         let ids: Vec<_> = st.leases.iter().map(|r| r.cell.info.id).collect();
         assert_eq!(ids[0], a.info.id);
@@ -772,30 +1055,44 @@ mod tests {
     }
 
     #[test]
-    fn checker_pass_revokes_warns_once_shrinks_newest_and_reserves_growth() {
+    fn checker_pass_revokes_warns_once_shrinks_newest_and_requests_growth() {
         log::set_max_level(log::LevelFilter::Trace); // events are only built when logging is on
         let t0 = Instant::now();
         let mut st = running(4, vec![1, 2, 3], 3, t0);
         let g = granted(st.try_acquire(&req("short", 5, 5), t0));
         // Soft expiry: one warning, no revocation.
-        let (effects, build) = st.checker_pass(3, t0 + secs(6));
-        assert_eq!(build, 0);
+        let effects = st.checker_pass(3, t0 + secs(6));
+        assert_eq!(effects.build.total(), 0);
         assert!(matches!(effects.events.iter().collect::<Vec<_>>().as_slice(), [Event::SoftExpired { .. }]));
-        let (effects, _) = st.checker_pass(3, t0 + secs(7));
+        let effects = st.checker_pass(3, t0 + secs(7));
         assert!(effects.events.is_empty(), "soft expiry is logged once");
         assert_eq!(lease_state(&g, t0 + secs(7)), LeaseState::InGrace);
-        // Hard expiry: revoked, pool retired, growth reserved back to desired.
-        let (effects, build) = st.checker_pass(3, t0 + secs(10));
+        // Hard expiry: revoked, pool retired, growth requested back to desired.
+        let effects = st.checker_pass(3, t0 + secs(10));
         assert_eq!(effects.retire, vec![(1, RetireReason::Expired)]);
         assert_eq!(effects.ended.len(), 1);
         assert_eq!(g.status(), Status::Revoked);
-        assert_eq!(build, 1);
-        st.add_built(st.epoch, vec![9], 0, t0 + secs(10));
+        assert_eq!(effects.build, Builds { demand: 0, spare: 1, epoch: st.epoch });
+        st.built(st.epoch, false, Ok(9), t0 + secs(10));
         // Shrink to 1: newest idle pools go first, the oldest stays.
-        let (effects, build) = st.checker_pass(1, t0 + secs(11));
-        assert_eq!(build, 0);
+        let effects = st.checker_pass(1, t0 + secs(11));
+        assert_eq!(effects.build.total(), 0);
         assert_eq!(effects.retire, vec![(9, RetireReason::Shrink), (3, RetireReason::Shrink)]);
         assert_eq!(st.idle, vec![2]);
+    }
+
+    #[test]
+    fn failed_spare_builds_back_off_before_the_checker_builds_again() {
+        let t0 = Instant::now();
+        let mut st = running(2, vec![], 1, t0);
+        assert_eq!(st.checker_pass(1, t0).build.spare, 1);
+        st.built(st.epoch, false, Err("boom".into()), t0);
+        assert_eq!(st.checker_pass(1, t0).build.total(), 0, "backing off");
+        assert_eq!(st.next_deadline(), Some(t0 + FIRST_BACKOFF));
+        assert_eq!(st.checker_pass(1, t0 + FIRST_BACKOFF).build.spare, 1);
+        st.built(st.epoch, false, Err("boom".into()), t0 + FIRST_BACKOFF);
+        assert_eq!(st.next_deadline(), Some(t0 + FIRST_BACKOFF * 3), "the backoff doubles");
+        assert_eq!(st.counters.pools_retired_broken, 2);
     }
 
     #[test]
@@ -804,7 +1101,7 @@ mod tests {
         let mut st = running(3, vec![1, 2], 2, t0);
         granted(st.try_acquire(&req("a", 100, 1), t0));
         granted(st.try_acquire(&req("b", 100, 1), t0));
-        let (effects, _) = st.checker_pass(1, t0 + secs(1));
+        let effects = st.checker_pass(1, t0 + secs(1));
         assert!(effects.retire.is_empty());
         assert_eq!(st.leased(), 2);
     }
@@ -826,8 +1123,8 @@ mod tests {
         let t0 = Instant::now();
         let mut st = running(2, vec![1, 2], 2, t0);
         st.checker_due = Some(t0 + secs(100));
-        let (_, effects) = match st.try_acquire(&req("late", 500, 1), t0) {
-            AcquireStep::Granted(g, e) => (g, e),
+        let effects = match st.try_acquire(&req("late", 500, 1), t0) {
+            AcquireStep::Granted(_, e) => e,
             other => panic!("{other:?}"),
         };
         assert!(!effects.wake_checker, "a deadline after the checker's own wake-up needs no kick");
@@ -839,37 +1136,52 @@ mod tests {
     }
 
     #[test]
-    fn failed_reservation_passes_capacity_to_the_next_waiter() {
+    fn a_failed_build_fails_the_front_waiter_and_the_next_one_gets_a_new_build() {
         let t0 = Instant::now();
         let mut st = running(1, vec![], 1, t0);
-        assert!(matches!(st.try_acquire(&req("a", 10, 1), t0), AcquireStep::Reserved));
-        let w = st.enqueue(req("w", 10, 1), "w", t0);
-        let (grant, effects) = st.finish_reservation(st.epoch, Err(()), req("a", 10, 1), t0, None);
-        assert!(grant.is_none());
-        assert_eq!(effects.woken, vec!["w"]);
-        assert!(matches!(st.take_delivery(w), Some(Handoff::Reservation)));
-        assert_eq!(st.creating(), 1);
+        let (a, fx) = st.enqueue("a", t0);
+        assert_eq!(fx.build.demand, 1);
+        let (b, fx) = st.enqueue("b", t0);
+        assert_eq!(fx.build.total(), 0, "one pool at most");
+        let fx = st.built(st.epoch, true, Err("hook panicked".into()), t0);
+        assert_eq!(fx.woken, vec!["a"]);
+        assert_eq!(fx.build.demand, 1, "capacity freed: b gets a build of its own");
+        assert!(matches!(poll(&mut st, a, "a", t0).0, WaiterPoll::Failed(reason) if reason == "hook panicked"));
+        st.built(st.epoch, true, Ok(5), t0);
+        assert_eq!(lease_of(poll(&mut st, b, "b", t0).0).pool, 5);
         assert_eq!(st.counters.pools_retired_broken, 1);
     }
 
     #[test]
-    fn stop_ends_every_lease_wakes_waiters_and_voids_old_reservations() {
+    fn a_build_whose_waiter_gave_up_is_passed_on_not_counted_broken() {
+        let t0 = Instant::now();
+        let mut st = running(1, vec![], 1, t0);
+        let (a, _) = st.enqueue("a", t0);
+        st.cancel_waiter(a, true, t0);
+        let fx = st.built(st.epoch, true, Ok(5), t0);
+        assert!(fx.retire.is_empty());
+        assert_eq!((st.available(), st.counters.pools_retired_broken), (1, 0));
+    }
+
+    #[test]
+    fn stop_ends_every_lease_wakes_waiters_and_voids_old_builds() {
         let t0 = Instant::now();
         let mut st = running(2, vec![1], 1, t0);
         let g = granted(st.try_acquire(&req("a", 10, 1), t0));
-        assert!(matches!(st.try_acquire(&req("b", 10, 1), t0), AcquireStep::Reserved));
         let epoch = st.epoch;
-        st.enqueue(req("w", 10, 1), "w", t0);
+        let (w, fx) = st.enqueue("w", t0);
+        assert_eq!(fx.build.demand, 1);
         let effects = st.begin_stop();
         assert_eq!(g.status(), Status::Stopped);
         assert_eq!(effects.woken, vec!["w"]);
         assert_eq!(effects.retire, vec![(1, RetireReason::Stopped)]);
         assert!(matches!(st.try_acquire(&req("c", 10, 1), t0), AcquireStep::NotRunning));
+        assert!(matches!(poll(&mut st, w, "w", t0).0, WaiterPoll::NotRunning));
+        assert_eq!(st.waiting(), 0);
         st.finish_stop();
         st.start(vec![5], 1);
-        let (grant, effects) = st.finish_reservation(epoch, Ok(2), req("b", 10, 1), t0, None);
-        assert!(grant.is_none(), "a reservation from before the stop never yields a lease");
-        assert_eq!(effects.retire, vec![(2, RetireReason::Stopped)]);
+        let effects = st.built(epoch, true, Ok(2), t0);
+        assert_eq!(effects.retire, vec![(2, RetireReason::Stopped)], "a build from before the stop is void");
         assert_eq!(st.creating(), 0);
     }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crossbeam::utils::CachePadded;
 
-use crate::backend::ExecutorBackend;
-use crate::lease::LeaseId;
+use crate::backend::kind::ExecutorBackend;
+use crate::ids::LeaseId;
 
 /// The user-visible state of a lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,22 +8,31 @@ use std::time::{Duration, Instant};
 use common::*;
 use leasepool::{AcquireError, AcquireOptions};
 
+/// Long enough for any on-demand build on a loaded 2-core machine; only a hang reaches it.
+const LONG: Duration = Duration::from_secs(30);
+
 #[test]
 fn try_acquire_fails_fast_naming_max_pools() {
     let m = started(builder(2));
     let _a = m.try_acquire(AcquireOptions::new()).unwrap();
-    let _b = m.try_acquire(AcquireOptions::new()).unwrap(); // created on demand
+    // Below max_pools with no idle pool: it never builds on the caller's thread; a pool is
+    // built in the background and a later call takes it.
+    let err = m.try_acquire(AcquireOptions::new()).unwrap_err();
+    assert_eq!(err, AcquireError::Starting { max_pools: 2 });
+    assert!(err.to_string().contains("being started"), "{err}");
+    wait_for("the background build", || m.available_count() == 1);
+    let _b = m.try_acquire(AcquireOptions::new()).unwrap();
     let err = m.try_acquire(AcquireOptions::new()).unwrap_err();
     assert_eq!(err, AcquireError::Unavailable { max_pools: 2 });
     assert!(err.to_string().contains("No executor available") && err.to_string().contains('2'), "{err}");
-    assert_eq!(m.stats().counters.acquire_unavailable, 1);
+    assert_eq!(m.stats().counters.acquire_unavailable, 2);
 }
 
 #[test]
 fn on_demand_growth_up_to_max_pools_ignores_desired() {
     let m = started(builder(3));
     assert_eq!(m.total_count(), 1);
-    let leases: Vec<_> = (0..3).map(|_| m.try_acquire(AcquireOptions::new()).unwrap()).collect();
+    let leases: Vec<_> = (0..3).map(|_| m.acquire(AcquireOptions::new().timeout(LONG)).unwrap()).collect();
     assert_eq!(m.total_count(), 3);
     let seqs: std::collections::HashSet<_> = leases.iter().map(|l| l.pool_seq()).collect();
     assert_eq!(seqs.len(), 3);
@@ -132,8 +141,8 @@ fn waiters_giving_up_never_lose_a_pool() {
     assert_eq!((s.leased, s.waiting, s.creating), (0, 0, 0));
     assert!(s.available >= 1 && s.available <= 2, "pools are idle again: {s}");
     // Every pool is usable: nothing was swallowed.
-    let a = m.try_acquire(AcquireOptions::new()).unwrap();
-    let b = m.try_acquire(AcquireOptions::new()).unwrap();
+    let a = m.acquire(AcquireOptions::new().timeout(LONG)).unwrap();
+    let b = m.acquire(AcquireOptions::new().timeout(LONG)).unwrap();
     assert_ne!(a.pool_seq(), b.pool_seq());
 }
 

@@ -68,7 +68,11 @@ fn stress_leases_never_share_a_pool_and_everything_resolves() {
                     };
                     let lease = match lease {
                         Ok(lease) => lease,
-                        Err(AcquireError::TimedOut { .. } | AcquireError::Unavailable { .. }) => continue,
+                        Err(
+                            AcquireError::TimedOut { .. }
+                            | AcquireError::Unavailable { .. }
+                            | AcquireError::Starting { .. },
+                        ) => continue,
                         Err(e) => panic!("unexpected acquire error: {e}"),
                     };
                     let (id, seq) = (lease.id().get(), lease.pool_seq());

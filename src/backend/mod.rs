@@ -5,16 +5,15 @@
 //! shut down without waiting, join with a deadline, a health check, worker ids for stats. What
 //! a lease submits differs (closures vs registered tasks), so leases match on the variant.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::error::ConfigError;
-use crate::state::RetireReason;
 
+pub(crate) mod kind;
 pub(crate) mod process;
 pub(crate) mod thread;
+
+pub use kind::ExecutorBackend;
 
 pub use process::WorkerExit;
 
@@ -75,15 +74,14 @@ impl Pool {
         }
     }
 
-    /// Stops taking work without blocking. Process pools terminate busy workers when the pool
-    /// leaves because its lease expired or the manager stopped.
-    pub(crate) fn shutdown(&self, reason: RetireReason) {
+    /// Stops taking work without blocking. `kill_running`: process pools terminate busy workers
+    /// (the lease expired or the manager stopped); otherwise running work finishes.
+    pub(crate) fn shutdown(&self, kill_running: bool) {
         match self {
             Pool::Thread(p) => p.shutdown(),
-            Pool::Process(p) => p.shutdown(match reason {
-                RetireReason::Expired | RetireReason::Stopped => process::Shutdown::Kill,
-                RetireReason::Broken | RetireReason::Shrink => process::Shutdown::Graceful,
-            }),
+            Pool::Process(p) => {
+                p.shutdown(if kill_running { process::Shutdown::Kill } else { process::Shutdown::Graceful })
+            }
         }
     }
 
@@ -101,70 +99,5 @@ impl Pool {
             Pool::Thread(p) => p.threads_finished(),
             Pool::Process(p) => p.finished(),
         }
-    }
-}
-
-/// Which kind of pool a manager hands out.
-///
-/// Parses case-insensitively from `"thread"`, `"process"` or `"interpreter"`:
-///
-/// ```
-/// use leasepool::ExecutorBackend;
-/// assert_eq!("Thread".parse::<ExecutorBackend>().unwrap(), ExecutorBackend::Thread);
-/// let err = "zzz".parse::<ExecutorBackend>().unwrap_err();
-/// assert!(err.to_string().contains("thread, process, interpreter"));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ExecutorBackend {
-    /// Each pool is a rayon thread pool of `workers_per_pool` threads.
-    #[default]
-    Thread,
-    /// Each pool is `workers_per_pool` worker processes running registered
-    /// [`Task`](crate::Task)s (Unix only).
-    Process,
-    /// Reserved for parity with Python's sub-interpreter pools. Rust has no sub-interpreters, so
-    /// selecting it is always a [`ConfigError::UnsupportedBackend`].
-    Interpreter,
-}
-
-impl ExecutorBackend {
-    /// Every backend, in the order their names are listed in errors.
-    pub const ALL: [ExecutorBackend; 3] = [Self::Thread, Self::Process, Self::Interpreter];
-
-    /// The lower-case name: `"thread"`, `"process"` or `"interpreter"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Thread => "thread",
-            Self::Process => "process",
-            Self::Interpreter => "interpreter",
-        }
-    }
-
-    /// `Ok` when this build can run the backend, else the typed reason.
-    pub(crate) fn check_supported(self) -> Result<(), ConfigError> {
-        let reason = match self {
-            Self::Thread => return Ok(()),
-            Self::Process if cfg!(unix) => return Ok(()),
-            Self::Process => "the process backend needs a Unix platform",
-            Self::Interpreter => "Rust has no sub-interpreters; use the thread or process backend",
-        };
-        Err(ConfigError::UnsupportedBackend { backend: self, reason })
-    }
-}
-
-impl fmt::Display for ExecutorBackend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ExecutorBackend {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|b| b.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| ConfigError::UnknownBackend { name: s.to_owned() })
     }
 }

@@ -1,0 +1,71 @@
+//! Reading the manager without changing it: the size signal (sampled outside the lock) and the
+//! stats snapshot.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use crate::state::Phase;
+use crate::stats::{LeaseStats, ManagerStats, PoolStats};
+use crate::util::panic_message;
+
+use super::shared::Shared;
+
+impl Shared {
+    /// Units from the size provider; a panic counts as 0 and is logged.
+    pub(crate) fn units(&self) -> usize {
+        let Some(provider) = &self.config.size_provider else { return 0 };
+        match catch_unwind(AssertUnwindSafe(|| provider())) {
+            Ok(units) => units,
+            Err(p) => {
+                log::debug!(target: self.log_target(), "size_provider panicked, counting 0 units: {}", panic_message(&*p));
+                0
+            }
+        }
+    }
+
+    pub(crate) fn desired_now(&self) -> usize {
+        self.config.desired_for(self.units())
+    }
+
+    pub(crate) fn stats(&self) -> ManagerStats {
+        let desired = self.desired_now();
+        let now = Instant::now();
+        let st = self.state.lock();
+        let leases = st
+            .lease_snapshots(now, |p| p.pool.seq())
+            .into_iter()
+            .map(|l| LeaseStats {
+                lease_id: l.info.id,
+                owner: l.info.owner.as_deref().map(str::to_owned),
+                state: l.state,
+                pending_tasks: l.pending,
+                until_soft_expiry: l.soft_expires_at.saturating_duration_since(now),
+                until_hard_expiry: l.hard_expires_at.saturating_duration_since(now),
+                pool_seq: l.pool_seq,
+            })
+            .collect();
+        // A pool's own lock is only ever taken inside the manager's, never the other way round.
+        let mut pools: Vec<PoolStats> = st
+            .pools()
+            .map(|(p, lease_id)| PoolStats { seq: p.pool.seq(), lease_id, worker_pids: p.pool.pids() })
+            .collect();
+        pools.sort_by_key(|p| p.seq);
+        ManagerStats {
+            backend: self.config.backend,
+            running: st.phase == Phase::Running,
+            desired,
+            max_pools: self.config.max_pools,
+            min_pools: self.config.min_pools,
+            available: st.available(),
+            leased: st.leased(),
+            total: st.available() + st.leased(),
+            creating: st.creating(),
+            waiting: st.waiting(),
+            workers_per_pool: self.config.workers_per_pool,
+            leases,
+            pools,
+            counters: st.counters,
+            tasks: self.tasks.snapshot(),
+        }
+    }
+}
