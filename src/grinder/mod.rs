@@ -7,6 +7,9 @@
 //! otherwise (each concurrent batch holds its own lease). Every job gets its own outcome.
 
 mod batch;
+mod batch_queue;
+mod control;
+mod latch;
 mod source;
 
 use std::collections::VecDeque;
@@ -29,7 +32,8 @@ use crate::task::{
     job_pair, panic_message, remote_job_pair, PendingJob, QueuedTask, Resolution, TaskHandle, TaskOwner,
 };
 
-use batch::{run_batch, RunControl};
+use batch::run_batch;
+use control::RunControl;
 pub use source::{BatchJob, BatchLease, LeaseSource};
 
 /// The validated grinder configuration.
