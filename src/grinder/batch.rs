@@ -10,8 +10,8 @@ use crate::task::QueuedTask;
 use super::batch_queue::BatchQueue;
 use super::control::RunControl;
 use super::latch::Waited;
+use super::shared::{GrinderShared, Item};
 use super::source::{BatchJob, BatchLease, LeaseSource};
-use super::{GrinderShared, Item};
 
 /// How often a waiting batch looks at its lease (revocation, renewal) between job completions.
 const TICK: Duration = Duration::from_millis(100);
