@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::error::TaskError;
 use crate::task::panic_message;
 
 use super::batch::run_batch;
@@ -23,16 +22,11 @@ pub(super) fn batching_thread<S: LeaseSource>(shared: Arc<GrinderShared<S>>) {
     shared.wake.notify_all();
     if let Err(p) = outcome {
         log::error!(target: &shared.config.log_target, "grinder loop crashed: {}", panic_message(&*p));
-        let dropped: Vec<Item> = {
-            let mut st = shared.state.lock();
-            if st.phase == Phase::Running {
-                st.phase = Phase::Crashed;
+        shared.cancel_pending(|phase| {
+            if *phase == Phase::Running {
+                *phase = Phase::Crashed;
             }
-            st.pending.drain(..).collect()
-        };
-        for item in dropped {
-            item.task.fail(TaskError::Cancelled);
-        }
+        });
     }
 }
 

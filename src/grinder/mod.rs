@@ -53,7 +53,7 @@ use crate::task::{job_pair, remote_job_pair, PendingJob, TaskHandle, TaskOwner};
 use batcher::batching_thread;
 use config::GrinderConfig;
 use control::RunControl;
-use shared::{GrinderShared, Item, Phase};
+use shared::{cancel_items, GrinderShared, Item, Phase};
 
 pub use source::{BatchJob, BatchLease, LeaseSource};
 pub use stats::{GrinderCounters, GrinderStats};
@@ -240,56 +240,46 @@ impl<S: LeaseSource> WorkGrinder<S> {
     /// restartable grinder. A no-op when not started.
     pub fn stop(&self, mode: StopMode) {
         let mut thread = self.lifecycle.lock();
-        let (dropped, control) = {
-            let mut st = self.shared.state.lock();
-            if st.phase == Phase::Stopped {
-                return;
-            }
-            st.phase = Phase::Stopping(mode);
-            let dropped: Vec<Item> = if mode == StopMode::Cancel { st.pending.drain(..).collect() } else { Vec::new() };
-            (dropped, Arc::clone(&st.control))
-        };
-        self.shared.wake.notify_all();
-        if mode == StopMode::Cancel {
-            control.cancel();
-        }
-        for item in dropped {
-            item.task.fail(TaskError::Cancelled);
+        if !self.begin_stop(mode) {
+            return;
         }
         if let Some(handle) = thread.take() {
             if let StopMode::Drain { deadline: Some(deadline) } = mode {
                 let finished = self.shared.wait_stopped(Instant::now() + deadline);
                 if !finished {
                     log::warn!(target: &self.shared.config.log_target, "drain deadline passed; cancelling the rest");
-                    self.escalate_to_cancel(&control);
+                    self.begin_stop(StopMode::Cancel);
                 }
             }
             if handle.join().is_err() {
                 log::error!(target: &self.shared.config.log_target, "the batching thread panicked");
             }
         }
-        let leftovers: Vec<Item> = {
-            let mut st = self.shared.state.lock();
-            st.phase = Phase::Stopped;
-            st.pending.drain(..).collect()
-        };
-        for item in leftovers {
-            item.task.fail(TaskError::Cancelled);
-        }
+        self.shared.cancel_pending(|phase| *phase = Phase::Stopped);
         log::info!(target: &self.shared.config.log_target, "grinder stopped");
     }
 
-    fn escalate_to_cancel(&self, control: &RunControl) {
-        let dropped: Vec<Item> = {
+    /// Puts a started grinder into `Stopping(mode)` and wakes the batching thread. With
+    /// [`StopMode::Cancel`] it also takes the pending jobs out (under the same lock), fires the
+    /// run's [`RunControl`] and then resolves those jobs as cancelled; a drain deadline that
+    /// passes escalates to this. Returns `false`, doing nothing, when the grinder is stopped.
+    fn begin_stop(&self, mode: StopMode) -> bool {
+        let cancel = mode == StopMode::Cancel;
+        let (dropped, control) = {
             let mut st = self.shared.state.lock();
-            st.phase = Phase::Stopping(StopMode::Cancel);
-            st.pending.drain(..).collect()
+            if st.phase == Phase::Stopped {
+                return false;
+            }
+            st.phase = Phase::Stopping(mode);
+            let dropped: Vec<Item> = if cancel { st.pending.drain(..).collect() } else { Vec::new() };
+            (dropped, Arc::clone(&st.control))
         };
         self.shared.wake.notify_all();
-        control.cancel();
-        for item in dropped {
-            item.task.fail(TaskError::Cancelled);
+        if cancel {
+            control.cancel();
         }
+        cancel_items(dropped);
+        true
     }
 
     /// Queues `f` and returns its handle at once.

@@ -80,6 +80,14 @@ pub(super) struct BatchCounters {
     pub(super) last_batch_duration: Duration,
 }
 
+/// Resolves `items` as cancelled. Call it with the state lock released: dropping a job's closure
+/// runs user code.
+pub(super) fn cancel_items(items: Vec<Item>) {
+    for item in items {
+        item.task.fail(TaskError::Cancelled);
+    }
+}
+
 impl<S> GrinderShared<S> {
     /// A stopped grinder's shared part: nothing pending, no counts.
     pub(super) fn new(source: S, config: GrinderConfig) -> Self {
@@ -116,6 +124,17 @@ impl<S> GrinderShared<S> {
             }
         }
         true
+    }
+
+    /// Under one hold of the state lock, moves the phase on with `next` and takes every pending
+    /// job out of the queue; then, with the lock released, resolves those jobs as cancelled.
+    pub(super) fn cancel_pending(&self, next: impl FnOnce(&mut Phase)) {
+        let dropped: Vec<Item> = {
+            let mut st = self.state.lock();
+            next(&mut st.phase);
+            st.pending.drain(..).collect()
+        };
+        cancel_items(dropped);
     }
 }
 
