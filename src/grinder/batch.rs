@@ -1,102 +1,20 @@
 //! Running one batch: lease, submit in order, wait (renewing the lease while jobs progress),
-//! release. Also the per-run control block that a cancelling stop fires.
+//! release.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
-
-use crate::interrupt::Interrupt;
+use crate::error::TaskError;
 use crate::task::QueuedTask;
 
-use crate::error::TaskError;
-
-use super::source::{BatchJob, BatchLease, BatchQueue, LeaseSource};
-use super::{GrinderShared, Item};
+use super::batch_queue::BatchQueue;
+use super::control::RunControl;
+use super::latch::Waited;
+use super::shared::{GrinderShared, Item};
+use super::source::{BatchJob, BatchLease, LeaseSource};
 
 /// How often a waiting batch looks at its lease (revocation, renewal) between job completions.
 const TICK: Duration = Duration::from_millis(100);
-
-/// Counts a batch's outstanding jobs down to zero; wakes the batch runner at zero or on cancel.
-pub(crate) struct Latch {
-    remaining: AtomicUsize,
-    lock: Mutex<()>,
-    cv: Condvar,
-}
-
-enum Waited {
-    Done,
-    Cancelled,
-    TimedOut,
-}
-
-impl Latch {
-    pub(crate) fn new(count: usize) -> Latch {
-        Latch { remaining: AtomicUsize::new(count), lock: Mutex::new(()), cv: Condvar::new() }
-    }
-
-    pub(crate) fn count_down(&self) {
-        if self.remaining.fetch_sub(1, SeqCst) == 1 {
-            let _guard = self.lock.lock();
-            self.cv.notify_all();
-        }
-    }
-
-    fn remaining(&self) -> usize {
-        self.remaining.load(SeqCst)
-    }
-
-    fn wait_until(&self, deadline: Instant, control: &RunControl) -> Waited {
-        let mut guard = self.lock.lock();
-        loop {
-            if self.remaining() == 0 {
-                return Waited::Done;
-            }
-            if control.cancelled() {
-                return Waited::Cancelled;
-            }
-            if self.cv.wait_until(&mut guard, deadline).timed_out() {
-                return if self.remaining() == 0 { Waited::Done } else { Waited::TimedOut };
-            }
-        }
-    }
-
-    fn wake(&self) {
-        let _guard = self.lock.lock();
-        self.cv.notify_all();
-    }
-}
-
-/// One run of a grinder (start to stop): what a cancelling stop fires.
-#[derive(Default)]
-pub(crate) struct RunControl {
-    cancel: AtomicBool,
-    pub(crate) interrupt: Interrupt,
-    batches: Mutex<Vec<Weak<BatchQueue>>>,
-}
-
-impl RunControl {
-    pub(crate) fn cancelled(&self) -> bool {
-        self.cancel.load(SeqCst)
-    }
-
-    /// Cancel pending work: in-flight acquires give up, waiting batches stop waiting.
-    pub(crate) fn cancel(&self) {
-        self.cancel.store(true, SeqCst);
-        self.interrupt.fire();
-        let batches: Vec<_> = self.batches.lock().iter().filter_map(Weak::upgrade).collect();
-        for batch in batches {
-            batch.latch.wake();
-        }
-    }
-
-    fn watch(&self, batch: &Arc<BatchQueue>) {
-        let mut batches = self.batches.lock();
-        batches.retain(|b| b.strong_count() > 0);
-        batches.push(Arc::downgrade(batch));
-    }
-}
 
 /// Runs one batch to the end (or until a cancelling stop). `n` is its batch number.
 pub(crate) fn run_batch<S: LeaseSource>(
@@ -210,7 +128,7 @@ fn wait_for_batch<S: LeaseSource>(
             Some(at) if at > now => at.min(now + TICK),
             _ => now + TICK,
         };
-        match latch.wait_until(deadline, control) {
+        match latch.wait_until(deadline, || control.cancelled()) {
             Waited::Done => return false,
             Waited::Cancelled => {
                 let n_cancelled = cancel_not_started();

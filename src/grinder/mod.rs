@@ -6,60 +6,58 @@
 //! be larger than the threshold). Batches run one at a time unless `max_concurrent_batches` says
 //! otherwise (each concurrent batch holds its own lease). Every job gets its own outcome.
 
-mod batch;
-mod source;
+//!
+//! This file holds the public API ([`WorkGrinder`] and its builder); the rest lives in one file
+//! per concept. Imports run one way, top to bottom:
+//!
+//! | file | holds |
+//! |---|---|
+//! | `mod.rs` | [`WorkGrinder`], [`GrinderBuilder`], re-exports |
+//! | `batcher.rs` | the batching thread: when a batch is due, taking it, running it |
+//! | `batch.rs` | running one batch: lease, submit, wait (renewing), release |
+//! | `shared.rs` | `GrinderShared`: the state every thread of a grinder shares |
+//! | `control.rs` | `RunControl`: what a cancelling stop fires for one run |
+//! | `source.rs` | [`LeaseSource`], [`BatchLease`], [`BatchJob`] and the manager's implementation |
+//! | `batch_queue.rs` | `BatchQueue`: a running batch's queued jobs and latch |
+//! | `latch.rs` | `Latch`: counts a batch's jobs down |
+//! | `config.rs` | `GrinderConfig`: the settings and their defaults |
+//! | `stats.rs` | [`GrinderStats`], [`GrinderCounters`] |
+//! | `stop_mode.rs` | [`StopMode`] |
 
-use std::collections::VecDeque;
+mod batch;
+mod batch_queue;
+mod batcher;
+mod config;
+mod control;
+mod latch;
+mod shared;
+mod source;
+mod stats;
+mod stop_mode;
+
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam::utils::CachePadded;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::error::{ConfigError, GrinderError, TaskError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::process::{decode, encode, Task};
-use crate::task::{
-    job_pair, panic_message, remote_job_pair, PendingJob, QueuedTask, Resolution, TaskHandle, TaskOwner,
-};
+use crate::task::{job_pair, remote_job_pair, PendingJob, TaskHandle, TaskOwner};
 
-use batch::{run_batch, RunControl};
+use batcher::batching_thread;
+use config::GrinderConfig;
+use control::RunControl;
+use shared::{cancel_items, GrinderShared, Item, Phase};
+
 pub use source::{BatchJob, BatchLease, LeaseSource};
-
-/// The validated grinder configuration.
-#[derive(Debug, Clone)]
-struct GrinderConfig {
-    batch_size_threshold: usize,
-    max_wait: Duration,
-    lease_duration: Duration,
-    owner_prefix: String,
-    intake_capacity: Option<usize>,
-    max_concurrent_batches: usize,
-    renew_leases: bool,
-    log_target: String,
-}
-
-/// How [`WorkGrinder::stop`] treats jobs that have not run yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StopMode {
-    /// Run every queued job (ignoring threshold and max wait) and deliver its real result. With a
-    /// deadline, whatever has not finished by then is cancelled as in [`StopMode::Cancel`].
-    Drain {
-        /// How long to drain before cancelling the rest; `None` waits as long as it takes.
-        deadline: Option<Duration>,
-    },
-    /// Resolve queued jobs as cancelled at once, abandon an in-flight acquire, cancel the jobs of
-    /// a running batch that have not started; running jobs finish in the background and their
-    /// lease drains.
-    Cancel,
-}
+pub use stats::{GrinderCounters, GrinderStats};
+pub use stop_mode::StopMode;
 
 /// Builds a [`WorkGrinder`].
 ///
@@ -150,13 +148,7 @@ impl<S: LeaseSource> GrinderBuilder<S> {
         if let Some((field, _)) = positive.into_iter().find(|(_, ok)| !ok) {
             return Err(ConfigError::MustBePositive { field });
         }
-        let shared = Arc::new(GrinderShared {
-            source: self.source,
-            config: self.config,
-            state: Mutex::new(State::default()),
-            wake: Condvar::new(),
-            outcomes: JobOutcomes::default(),
-        });
+        let shared = Arc::new(GrinderShared::new(self.source, self.config));
         Ok(WorkGrinder { shared, lifecycle: Mutex::new(None) })
     }
 }
@@ -197,159 +189,10 @@ pub struct WorkGrinder<S: LeaseSource = crate::LeasedExecutorManager> {
     lifecycle: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// What the grinder, its batching thread, its batch runners and its jobs share.
-pub(crate) struct GrinderShared<S> {
-    source: S,
-    config: GrinderConfig,
-    state: Mutex<State>,
-    /// The batching thread sleeps on this.
-    wake: Condvar,
-    /// Job outcomes, counted lock-free by the pool threads that resolve them.
-    outcomes: JobOutcomes,
-}
-
-#[derive(Default)]
-struct JobOutcomes {
-    completed: CachePadded<AtomicU64>,
-    panicked: AtomicU64,
-    cancelled: AtomicU64,
-    failed: AtomicU64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum Phase {
-    #[default]
-    Stopped,
-    Running,
-    Stopping(StopMode),
-    /// The batching thread died; only `stop` recovers.
-    Crashed,
-}
-
-/// One queued job.
-pub(crate) struct Item {
-    id: u64,
-    owner: Option<Arc<str>>,
-    task: PendingJob,
-}
-
-#[derive(Default)]
-struct State {
-    phase: Phase,
-    pending: VecDeque<Item>,
-    /// When the pending queue last became non-empty: the oldest pending job's enqueue time (or,
-    /// if that job was cancelled, an earlier one). Only that job is timestamped, which keeps the
-    /// clock off the per-job path.
-    oldest_since: Option<Instant>,
-    next_item: u64,
-    batch_no: u64,
-    running_batches: usize,
-    /// The batching thread of the current run has not exited yet.
-    batcher_alive: bool,
-    control: Arc<RunControl>,
-    batches: BatchCounters,
-}
-
-/// The counters kept under the state lock (job outcomes are counted lock-free in `JobOutcomes`).
-#[derive(Debug, Clone, Copy, Default)]
-struct BatchCounters {
-    batches_run: u64,
-    jobs_rejected: u64,
-    current_batch_size: usize,
-    last_batch_duration: Duration,
-}
-
-/// Cumulative grinder counters (they survive restarts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GrinderCounters {
-    /// Batches that got past forming (acquired, or failed to acquire).
-    pub batches_run: u64,
-    /// Jobs that returned a value.
-    pub jobs_completed: u64,
-    /// Jobs that panicked.
-    pub jobs_panicked: u64,
-    /// Jobs cancelled (by their handle, by a cancelling stop, or by lease revocation).
-    pub jobs_cancelled: u64,
-    /// Jobs that got their batch's lease error (acquire or submission failed).
-    pub jobs_failed: u64,
-    /// Jobs refused at intake (not started, stopping, intake full).
-    pub jobs_rejected: u64,
-    /// Jobs in batches running right now.
-    pub current_batch_size: usize,
-    /// How long the last finished batch took, from forming to release.
-    pub last_batch_duration: Duration,
-}
-
-/// A snapshot of a grinder: the Python `stats()` fields plus counters. `Display` prints a
-/// readable summary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GrinderStats {
-    /// Started (stays true during a stop, until it finishes).
-    pub started: bool,
-    /// A stop is in progress.
-    pub stopping: bool,
-    /// Jobs queued and not yet in a batch.
-    pub pending: usize,
-    /// As configured.
-    pub batch_size_threshold: usize,
-    /// As configured.
-    pub max_wait: Duration,
-    /// As configured.
-    pub lease_duration: Duration,
-    /// How long the oldest pending job has waited (zero when none, or when not started).
-    pub oldest_wait: Duration,
-    /// Batches running right now.
-    pub running_batches: usize,
-    /// Cumulative counters.
-    pub counters: GrinderCounters,
-}
-
-impl fmt::Display for GrinderStats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.counters;
-        let state = match (self.started, self.stopping) {
-            (false, _) => "stopped",
-            (true, true) => "stopping",
-            (true, false) => "running",
-        };
-        writeln!(
-            f,
-            "work grinder {state}: {} pending (oldest {:?}), {} batches running; threshold {}, max wait {:?}, lease {:?}",
-            self.pending, self.oldest_wait, self.running_batches, self.batch_size_threshold, self.max_wait, self.lease_duration,
-        )?;
-        write!(
-            f,
-            "  {} batches run (last took {:?}, {} jobs in flight); jobs: {} completed, {} panicked, {} cancelled, {} failed, {} rejected",
-            c.batches_run,
-            c.last_batch_duration,
-            c.current_batch_size,
-            c.jobs_completed,
-            c.jobs_panicked,
-            c.jobs_cancelled,
-            c.jobs_failed,
-            c.jobs_rejected,
-        )
-    }
-}
-
 impl WorkGrinder<crate::LeasedExecutorManager> {
     /// A builder that leases from `source` (usually a [`LeasedExecutorManager`](crate::LeasedExecutorManager)).
     pub fn builder<S: LeaseSource>(source: S) -> GrinderBuilder<S> {
-        GrinderBuilder {
-            source,
-            config: GrinderConfig {
-                batch_size_threshold: 20,
-                max_wait: Duration::from_secs(10),
-                lease_duration: Duration::from_secs(60),
-                owner_prefix: "work-grinder".to_owned(),
-                intake_capacity: None,
-                max_concurrent_batches: 1,
-                renew_leases: true,
-                log_target: "leasepool::grinder".to_owned(),
-            },
-        }
+        GrinderBuilder { source, config: GrinderConfig::default() }
     }
 }
 
@@ -397,56 +240,46 @@ impl<S: LeaseSource> WorkGrinder<S> {
     /// restartable grinder. A no-op when not started.
     pub fn stop(&self, mode: StopMode) {
         let mut thread = self.lifecycle.lock();
-        let (dropped, control) = {
-            let mut st = self.shared.state.lock();
-            if st.phase == Phase::Stopped {
-                return;
-            }
-            st.phase = Phase::Stopping(mode);
-            let dropped: Vec<Item> = if mode == StopMode::Cancel { st.pending.drain(..).collect() } else { Vec::new() };
-            (dropped, Arc::clone(&st.control))
-        };
-        self.shared.wake.notify_all();
-        if mode == StopMode::Cancel {
-            control.cancel();
-        }
-        for item in dropped {
-            item.task.fail(TaskError::Cancelled);
+        if !self.begin_stop(mode) {
+            return;
         }
         if let Some(handle) = thread.take() {
             if let StopMode::Drain { deadline: Some(deadline) } = mode {
                 let finished = self.shared.wait_stopped(Instant::now() + deadline);
                 if !finished {
                     log::warn!(target: &self.shared.config.log_target, "drain deadline passed; cancelling the rest");
-                    self.escalate_to_cancel(&control);
+                    self.begin_stop(StopMode::Cancel);
                 }
             }
             if handle.join().is_err() {
                 log::error!(target: &self.shared.config.log_target, "the batching thread panicked");
             }
         }
-        let leftovers: Vec<Item> = {
-            let mut st = self.shared.state.lock();
-            st.phase = Phase::Stopped;
-            st.pending.drain(..).collect()
-        };
-        for item in leftovers {
-            item.task.fail(TaskError::Cancelled);
-        }
+        self.shared.cancel_pending(|phase| *phase = Phase::Stopped);
         log::info!(target: &self.shared.config.log_target, "grinder stopped");
     }
 
-    fn escalate_to_cancel(&self, control: &RunControl) {
-        let dropped: Vec<Item> = {
+    /// Puts a started grinder into `Stopping(mode)` and wakes the batching thread. With
+    /// [`StopMode::Cancel`] it also takes the pending jobs out (under the same lock), fires the
+    /// run's [`RunControl`] and then resolves those jobs as cancelled; a drain deadline that
+    /// passes escalates to this. Returns `false`, doing nothing, when the grinder is stopped.
+    fn begin_stop(&self, mode: StopMode) -> bool {
+        let cancel = mode == StopMode::Cancel;
+        let (dropped, control) = {
             let mut st = self.shared.state.lock();
-            st.phase = Phase::Stopping(StopMode::Cancel);
-            st.pending.drain(..).collect()
+            if st.phase == Phase::Stopped {
+                return false;
+            }
+            st.phase = Phase::Stopping(mode);
+            let dropped: Vec<Item> = if cancel { st.pending.drain(..).collect() } else { Vec::new() };
+            (dropped, Arc::clone(&st.control))
         };
         self.shared.wake.notify_all();
-        control.cancel();
-        for item in dropped {
-            item.task.fail(TaskError::Cancelled);
+        if cancel {
+            control.cancel();
         }
+        cancel_items(dropped);
+        true
     }
 
     /// Queues `f` and returns its handle at once.
@@ -622,151 +455,5 @@ impl<S: LeaseSource> Drop for WorkGrinder<S> {
 impl<S: LeaseSource> fmt::Debug for WorkGrinder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkGrinder").field("stats", &self.stats()).finish()
-    }
-}
-
-impl<S> GrinderShared<S> {
-    fn batch_started(&self, size: usize) {
-        let mut st = self.state.lock();
-        st.batches.batches_run += 1;
-        st.batches.current_batch_size += size;
-    }
-
-    fn batch_finished(&self, size: usize, took: Duration) {
-        let mut st = self.state.lock();
-        st.batches.current_batch_size -= size;
-        st.batches.last_batch_duration = took;
-        st.running_batches -= 1;
-        drop(st);
-        self.wake.notify_all();
-    }
-
-    /// Waits until the batching thread has exited, or `deadline`; returns whether it has.
-    fn wait_stopped(&self, deadline: Instant) -> bool {
-        let mut st = self.state.lock();
-        while st.batcher_alive {
-            if self.wake.wait_until(&mut st, deadline).timed_out() {
-                return !st.batcher_alive;
-            }
-        }
-        true
-    }
-}
-
-impl<S: Send + Sync> TaskOwner for GrinderShared<S> {
-    fn refuse(&self) -> Option<TaskError> {
-        None
-    }
-
-    fn account(&self, resolution: Resolution, tag: u64) {
-        let o = &self.outcomes;
-        let counter = match resolution {
-            Resolution::Completed => &*o.completed,
-            Resolution::Panicked => &o.panicked,
-            Resolution::Cancelled => &o.cancelled,
-            Resolution::PoolBroken | Resolution::Failed => &o.failed,
-        };
-        counter.fetch_add(1, Relaxed);
-        if resolution != Resolution::Cancelled {
-            return;
-        }
-        // A job cancelled through its handle while still pending leaves the queue at once.
-        let mut st = self.state.lock();
-        let removed = st.pending.iter().position(|i| i.id == tag).and_then(|at| st.pending.remove(at));
-        drop(st);
-        if let Some(item) = removed {
-            log::debug!(target: &self.config.log_target, "cancelled pending item removed (work_id={})", item.id);
-            // Dropped outside the lock: the job's closure is user code.
-            drop(item);
-        }
-    }
-
-    fn watch(&self, _task: std::sync::Weak<dyn QueuedTask>) {}
-}
-
-/// The batching thread: forms batches and runs them (inline, or on runner threads when more
-/// than one may run at once). A panic here is a bug; it is logged, pending jobs are cancelled and
-/// further intake fails fast until `stop`.
-fn batching_thread<S: LeaseSource>(shared: Arc<GrinderShared<S>>) {
-    let outcome = catch_unwind(AssertUnwindSafe(|| batching_loop(&shared)));
-    shared.state.lock().batcher_alive = false;
-    shared.wake.notify_all();
-    if let Err(p) = outcome {
-        log::error!(target: &shared.config.log_target, "grinder loop crashed: {}", panic_message(&*p));
-        let dropped: Vec<Item> = {
-            let mut st = shared.state.lock();
-            if st.phase == Phase::Running {
-                st.phase = Phase::Crashed;
-            }
-            st.pending.drain(..).collect()
-        };
-        for item in dropped {
-            item.task.fail(TaskError::Cancelled);
-        }
-    }
-}
-
-fn batching_loop<S: LeaseSource>(shared: &Arc<GrinderShared<S>>) {
-    let config = &shared.config;
-    let mut runners: Vec<JoinHandle<()>> = Vec::new();
-    loop {
-        let (batch, control) = {
-            let mut st = shared.state.lock();
-            loop {
-                let stopping = matches!(st.phase, Phase::Stopping(_));
-                let room = st.running_batches < config.max_concurrent_batches;
-                if stopping && st.pending.is_empty() && st.running_batches == 0 {
-                    drop(st);
-                    for runner in runners {
-                        let _ = runner.join();
-                    }
-                    return;
-                }
-                if let Some(oldest) = st.oldest_since.filter(|_| !st.pending.is_empty()) {
-                    let waited = oldest.elapsed();
-                    let due = stopping || st.pending.len() >= config.batch_size_threshold || waited >= config.max_wait;
-                    if due && room {
-                        break;
-                    }
-                    if !due {
-                        let deadline = Instant::now() + (config.max_wait - waited);
-                        shared.wake.wait_until(&mut st, deadline);
-                        continue;
-                    }
-                }
-                shared.wake.wait(&mut st);
-            }
-            let items: Vec<Item> = st.pending.drain(..).collect();
-            (items, Arc::clone(&st.control))
-        };
-        // Jobs cancelled through their handle left the queue then and there; one cancelled in the
-        // instant its batch formed is skipped when the batch reaches it.
-        let live = batch;
-        if live.is_empty() {
-            continue;
-        }
-        let n = {
-            let mut st = shared.state.lock();
-            st.batch_no += 1;
-            st.running_batches += 1;
-            st.batch_no
-        };
-        if config.max_concurrent_batches == 1 {
-            run_batch(shared, live, n, &control);
-        } else {
-            runners.retain(|r| !r.is_finished());
-            let (runner_shared, control) = (Arc::clone(shared), Arc::clone(&control));
-            let spawned = std::thread::Builder::new()
-                .name(format!("{}-batch-{n}", config.owner_prefix))
-                .spawn(move || run_batch(&runner_shared, live, n, &control));
-            match spawned {
-                Ok(handle) => runners.push(handle),
-                Err(e) => {
-                    // The batch's jobs were dropped with the closure: they resolved as cancelled.
-                    log::error!(target: &config.log_target, "batch failed (batch_id={n}): could not spawn a runner: {e}");
-                    shared.state.lock().running_batches -= 1;
-                }
-            }
-        }
     }
 }

@@ -10,11 +10,10 @@ use crate::error::{AcquireError, LeaseError, TaskError};
 use crate::interrupt::Interrupt;
 use crate::lease::{try_enter, ExecutorLease};
 use crate::manager::LeasedExecutorManager;
-use crossbeam::queue::SegQueue;
 
 use crate::task::{PendingJob, Resolution};
 
-use super::batch::Latch;
+use super::batch_queue::BatchQueue;
 
 /// Hands out one lease per batch. Implemented by [`LeasedExecutorManager`].
 pub trait LeaseSource: Send + Sync + 'static {
@@ -76,33 +75,6 @@ enum Kind {
     Drain { ran: bool },
 }
 
-/// A batch's jobs in drain mode, and the latch that counts every job of the batch down.
-pub(crate) struct BatchQueue {
-    items: SegQueue<PendingJob>,
-    pub(crate) latch: Latch,
-}
-
-impl BatchQueue {
-    pub(crate) fn new(size: usize) -> Arc<BatchQueue> {
-        Arc::new(BatchQueue { items: SegQueue::new(), latch: Latch::new(size) })
-    }
-
-    pub(crate) fn push(&self, job: PendingJob) {
-        self.items.push(job);
-    }
-
-    /// Resolves every job still queued with `error`; returns how many.
-    pub(crate) fn fail_remaining(&self, error: &TaskError) -> usize {
-        let mut n = 0;
-        while let Some(job) = self.items.pop() {
-            job.fail(error.clone());
-            self.latch.count_down();
-            n += 1;
-        }
-        n
-    }
-}
-
 impl BatchJob {
     pub(super) fn single(job: PendingJob, batch: &Arc<BatchQueue>) -> BatchJob {
         BatchJob { kind: Kind::Single(Some(job)), batch: Arc::clone(batch) }
@@ -133,7 +105,7 @@ impl BatchJob {
             }
             Kind::Drain { ran } => {
                 *ran = true;
-                while let Some(task) = self.batch.items.pop() {
+                while let Some(task) = self.batch.pop() {
                     if allowed() {
                         task.run();
                     } else {
