@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::backend::kind::ExecutorBackend;
 use crate::backend::process::{decode, encode, Task};
-use crate::backend::{ExecutorBackend, Pool};
 use crate::cell::{LeaseCell, Status};
 use crate::error::{LeaseError, TaskError};
 use crate::ids::LeaseId;
@@ -335,10 +335,7 @@ fn broken_reason(lease: &LeaseCell<Arc<ManagedPool>>) -> String {
 }
 
 fn backend_of(lease: &LeaseRef) -> ExecutorBackend {
-    match &*lease.pool.pool {
-        Pool::Thread(_) => ExecutorBackend::Thread,
-        Pool::Process(_) => ExecutorBackend::Process,
-    }
+    lease.pool.pool.kind()
 }
 
 impl LeaseCell<Arc<ManagedPool>> {
@@ -353,9 +350,10 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let Pool::Thread(pool) = &*lease.pool.pool else {
-        return Err(LeaseError::WrongBackend { lease_id: lease.info.id, backend: backend_of(lease) });
-    };
+    let pool = &lease.pool.pool;
+    if pool.kind() != ExecutorBackend::Thread {
+        return Err(LeaseError::WrongBackend { lease_id: lease.info.id, backend: pool.kind() });
+    }
     enter(lease)?;
     let (handle, completer) = task_pair(Arc::clone(lease) as Arc<dyn TaskOwner>, 0);
     if let Err(job) = pool.spawn(move || {
@@ -373,15 +371,16 @@ where
     I: Serialize,
     O: DeserializeOwned + Send + 'static,
 {
-    let Pool::Process(pool) = &*lease.pool.pool else {
-        return Err(LeaseError::WrongBackend { lease_id: lease.info.id, backend: backend_of(lease) });
-    };
+    let pool = &lease.pool.pool;
+    if pool.kind() != ExecutorBackend::Process {
+        return Err(LeaseError::WrongBackend { lease_id: lease.info.id, backend: pool.kind() });
+    }
     enter(lease)?;
     let (handle, completer) = remote_pair(Arc::clone(lease) as Arc<dyn TaskOwner>, 0, task.name(), decode::<O>);
     let done: Box<dyn RemoteDone> = Box::new(completer);
     match encode(&input) {
         // A pool that closed meanwhile resolves the task at once (cancelled, or pool broken).
-        Ok(input) => pool.submit(RemoteJob { task: task.name(), input, done }),
+        Ok(input) => pool.submit_remote(RemoteJob { task: task.name(), input, done }),
         Err(message) => done.fail(TaskError::InvalidInput { task: task.name().to_owned(), message }),
     }
     Ok(handle)
@@ -423,10 +422,7 @@ impl Entered {
             let resolution = job(lease.ended().is_none());
             lease.account(resolution, 0);
         };
-        let Pool::Thread(threads) = &*pool.pool else {
-            unreachable!("grinder drain jobs are only spawned on thread pools")
-        };
-        if let Err(run) = threads.spawn(run) {
+        if let Err(run) = pool.pool.spawn(run) {
             run();
         }
     }
@@ -435,12 +431,9 @@ impl Entered {
     /// refused), then the slot is accounted.
     pub(crate) fn send(self, job: RemoteJob, after: impl FnOnce() + Send + 'static) {
         let lease = self.0;
-        let Pool::Process(pool) = &*lease.pool.pool else {
-            unreachable!("process tasks are only sent to process pools")
-        };
         let RemoteJob { task, input, done } = job;
         let done = Box::new(Accounted { inner: Some(done), after: Some(Box::new(after)), lease: Arc::clone(&lease) });
-        pool.submit(RemoteJob { task, input, done });
+        lease.pool.pool.submit_remote(RemoteJob { task, input, done });
     }
 }
 

@@ -8,6 +8,8 @@
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::error::TaskError;
+use crate::task::RemoteJob;
 
 pub(crate) mod kind;
 pub(crate) mod process;
@@ -30,6 +32,36 @@ impl Pool {
         match config.backend {
             ExecutorBackend::Process => process::Pool::create(config, seq, on_broken).map(Pool::Process),
             _ => thread::Pool::create(config, seq).map(Pool::Thread),
+        }
+    }
+
+    /// Which backend this pool belongs to.
+    pub(crate) fn kind(&self) -> ExecutorBackend {
+        match self {
+            Pool::Thread(_) => ExecutorBackend::Thread,
+            Pool::Process(_) => ExecutorBackend::Process,
+        }
+    }
+
+    /// Queues a closure on a thread pool. Gives it back when the pool was shut down (the caller
+    /// runs it inline: it then resolves as cancelled through its lease); callers check
+    /// [`kind`](Self::kind) first, and a process pool gives the closure back too.
+    pub(crate) fn spawn<F: FnOnce() + Send + 'static>(&self, job: F) -> Result<(), F> {
+        match self {
+            Pool::Thread(p) => p.spawn(job),
+            Pool::Process(_) => Err(job),
+        }
+    }
+
+    /// Sends a registered task to a process pool (a closed pool resolves it at once). Callers
+    /// check [`kind`](Self::kind) first; a thread pool fails the task as `WrongBackend`.
+    pub(crate) fn submit_remote(&self, job: RemoteJob) {
+        match self {
+            Pool::Process(p) => p.submit(job),
+            Pool::Thread(_) => {
+                let task = job.task.to_owned();
+                job.done.fail(TaskError::WrongBackend { task });
+            }
         }
     }
 
