@@ -1,4 +1,5 @@
-//! Workloads shared by the benchmarks: the raw-rayon baselines and a held lease's submit + wait.
+//! Workloads shared by the benchmarks: the raw-rayon and r2d2 baselines, and a held lease's
+//! submit + wait.
 #![allow(dead_code)]
 
 use std::hint::black_box;
@@ -45,4 +46,74 @@ pub fn lease_submit_wait(lease: &ExecutorLease, n: usize) -> usize {
     let executor = lease.executor();
     let handles: Vec<_> = (0..n).map(|i| executor.submit(move || black_box(i)).expect("submit")).collect();
     handles.into_iter().map(|h| h.wait().expect("task runs")).sum()
+}
+
+/// The cheapest possible r2d2 connection.
+pub struct Unit;
+
+/// An r2d2 manager whose connections cost nothing to make, check or return.
+pub struct UnitManager;
+
+impl r2d2::ManageConnection for UnitManager {
+    type Connection = Unit;
+    type Error = std::io::Error;
+
+    fn connect(&self) -> Result<Unit, Self::Error> {
+        Ok(Unit)
+    }
+
+    fn is_valid(&self, _conn: &mut Unit) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _conn: &mut Unit) -> bool {
+        false
+    }
+}
+
+/// An r2d2 manager whose connections are rayon thread pools of `threads` threads each: the
+/// "pool of pools" a leasepool manager replaces.
+pub struct RayonManager {
+    /// Threads per connection (the baselines' counterpart of `workers_per_pool`).
+    pub threads: usize,
+}
+
+impl r2d2::ManageConnection for RayonManager {
+    type Connection = rayon::ThreadPool;
+    type Error = rayon::ThreadPoolBuildError;
+
+    fn connect(&self) -> Result<rayon::ThreadPool, Self::Error> {
+        rayon::ThreadPoolBuilder::new().num_threads(self.threads).build()
+    }
+
+    fn is_valid(&self, _conn: &mut rayon::ThreadPool) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _conn: &mut rayon::ThreadPool) -> bool {
+        false
+    }
+}
+
+/// An r2d2 pool of `size` connections made by `manager`, all made up front (`build` waits for
+/// them), with `test_on_check_out(false)`: the tighter baseline, no `is_valid` call per checkout.
+pub fn r2d2_pool<M: r2d2::ManageConnection>(size: usize, manager: M) -> r2d2::Pool<M> {
+    r2d2::Pool::builder()
+        .max_size(u32::try_from(size).expect("small pool"))
+        .test_on_check_out(false)
+        .build(manager)
+        .expect("r2d2 pool builds")
+}
+
+/// One full cycle on an r2d2 pool of rayon pools: `get` a pool, spawn `|| 1` on it sending its
+/// result on a one-shot channel, wait for the result, drop (return) the pool.
+pub fn r2d2_rayon_cycle(pool: &r2d2::Pool<RayonManager>) -> u64 {
+    let rayon = pool.get().expect("r2d2 get");
+    let (tx, rx) = channel::bounded(1);
+    rayon.spawn(move || {
+        let _ = tx.send(black_box(1u64));
+    });
+    let result = rx.recv().expect("task runs");
+    drop(rayon);
+    result
 }
