@@ -88,8 +88,11 @@ pub(crate) struct LeaseCell<P> {
     soft_nanos: AtomicU64,
     hard_nanos: AtomicU64,
     queued: Mutex<Queued>,
-    /// Set (under `queued`'s lock) once the lease is over for its pool; `drained` is signalled.
+    /// Set once the lease is over for its pool; `drained` is signalled.
     drain_done: AtomicBool,
+    /// Someone waits for the drain or registered a drain callback: only then does
+    /// `notify_drained` take the lock (the release path of a plain lease stays lock-free here).
+    drain_watched: AtomicBool,
     drained: Condvar,
     /// The lease's immutable facts.
     pub(crate) info: LeaseInfo,
@@ -122,6 +125,7 @@ impl<P> LeaseCell<P> {
             hard_nanos: AtomicU64::new(0),
             queued: Mutex::new(Queued { tasks: Vec::new(), prune_at: MIN_PRUNE, on_drained: Vec::new() }),
             drain_done: AtomicBool::new(false),
+            drain_watched: AtomicBool::new(false),
             drained: Condvar::new(),
             info,
             pool,
@@ -232,9 +236,14 @@ impl<P> LeaseCell<P> {
     /// Marks the lease over for its pool, wakes callers waiting for that and runs the drain
     /// callbacks. Called after a released lease was finalized and after a lease ended.
     pub(crate) fn notify_drained(&self) {
+        // Both flags are SeqCst: a watcher that sets `drain_watched` and then (under the lock)
+        // finds `drain_done` unset is seen here, so no waiter or callback is missed.
+        self.drain_done.store(true, SeqCst);
+        if !self.drain_watched.load(SeqCst) {
+            return;
+        }
         let callbacks = {
             let mut queued = self.queued.lock();
-            self.drain_done.store(true, SeqCst);
             self.drained.notify_all();
             std::mem::take(&mut queued.on_drained)
         };
@@ -243,6 +252,7 @@ impl<P> LeaseCell<P> {
 
     /// Blocks until [`is_drained`](Self::is_drained) or `deadline`; returns whether drained.
     pub(crate) fn wait_drained(&self, deadline: Option<Instant>) -> bool {
+        self.drain_watched.store(true, SeqCst);
         let mut queued = self.queued.lock();
         while !self.is_drained() {
             match deadline {
@@ -260,6 +270,7 @@ impl<P> LeaseCell<P> {
     /// Runs `f` once the lease is drained: at once (on this thread) if it already is, else on
     /// the thread that ends the drain.
     pub(crate) fn on_drained(&self, f: Box<dyn FnOnce() + Send>) {
+        self.drain_watched.store(true, SeqCst);
         let mut queued = self.queued.lock();
         if self.is_drained() {
             drop(queued);

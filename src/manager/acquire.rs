@@ -102,6 +102,18 @@ impl Shared {
         if interrupt.is_some_and(Interrupt::is_fired) {
             return Err(AcquireError::Interrupted);
         }
+        // The uncontended path: an idle pool and nobody starving. No entry (and no allocation)
+        // unless the caller has to queue; the entry's first look repeats this step.
+        let mut st = self.state.lock();
+        match st.try_acquire(request, Instant::now()) {
+            AcquireStep::Granted(lease, effects) => {
+                drop(st);
+                self.apply(effects);
+                return Ok(lease);
+            }
+            AcquireStep::NotRunning => return Err(AcquireError::NotRunning),
+            AcquireStep::Busy { .. } => drop(st),
+        }
         let mut entry = Entry::new(Arc::clone(self), request.clone());
         let _registered = interrupt.map(|i| {
             i.register(entry.signal());
