@@ -91,6 +91,46 @@ fn init_fails_if_exists(path: String) -> Result<(), String> {
     }
 }
 
+/// Records this worker's pid in `dir`, then makes the first worker to get there fail (the
+/// others succeed).
+fn init_first_fails(dir: String) -> Result<(), String> {
+    let me = record_pid(&dir);
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(Path::new(&dir).join("chosen")) {
+        Ok(mut chosen) => {
+            chosen.write_all(me.to_string().as_bytes()).unwrap();
+            Err(format!("worker {me} was chosen to fail"))
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// Like [`init_first_fails`], but the chosen worker hangs instead (until it is killed).
+fn init_first_hangs(dir: String) -> Result<(), String> {
+    let me = record_pid(&dir);
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(Path::new(&dir).join("chosen")) {
+        Ok(mut chosen) => {
+            chosen.write_all(me.to_string().as_bytes()).unwrap();
+            drop(chosen);
+            loop {
+                std::thread::park();
+            }
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+fn record_pid(dir: &str) -> u32 {
+    let me = std::process::id();
+    std::fs::write(Path::new(dir).join(format!("pid-{me}")), "").unwrap();
+    me
+}
+
+/// Blocks the worker's setup like [`hold`] (a barrier the test opens).
+fn init_hold(port: u16) -> Result<(), String> {
+    hold(port);
+    Ok(())
+}
+
 /// A value whose serialization always fails.
 struct Unserializable;
 
@@ -116,6 +156,9 @@ static INIT_OK: Task<String, Result<(), String>> = Task::new("init_ok", init_ok)
 static INIT_FAIL: Task<String, Result<(), String>> = Task::new("init_fail", init_fail);
 static INIT_FAILS_IF_EXISTS: Task<String, Result<(), String>> = Task::new("init_fails_if_exists", init_fails_if_exists);
 static UNSERIALIZABLE: Task<(), Unserializable> = Task::new("unserializable", unserializable);
+static INIT_FIRST_FAILS: Task<String, Result<(), String>> = Task::new("init_first_fails", init_first_fails);
+static INIT_FIRST_HANGS: Task<String, Result<(), String>> = Task::new("init_first_hangs", init_first_hangs);
+static INIT_HOLD: Task<u16, Result<(), String>> = Task::new("init_hold", init_hold);
 /// The parent's handle on `unserializable` (its output type only has to deserialize here).
 static UNSERIALIZABLE_CALL: Task<(), u64> = Task::new("unserializable", |_| 0);
 /// Its input cannot be serialized (never reaches a worker).
@@ -140,6 +183,9 @@ fn registry() -> TaskRegistry {
         .register(&INIT_FAIL)
         .register(&INIT_FAILS_IF_EXISTS)
         .register(&UNSERIALIZABLE)
+        .register(&INIT_FIRST_FAILS)
+        .register(&INIT_FIRST_HANGS)
+        .register(&INIT_HOLD)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,6 +274,45 @@ static LOGS: Capture = Capture::new();
 fn logged(target: &str, fragment: &str) -> Vec<(Level, String)> {
     let logs = LOGS.0.lock().unwrap();
     logs.iter().filter(|(_, t, m)| t == target && m.contains(fragment)).map(|(l, _, m)| (*l, m.clone())).collect()
+}
+
+/// Threads of this process whose name starts with `prefix` (names are cut to 15 bytes).
+fn threads_named(prefix: &str) -> usize {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.starts_with(prefix))
+        .count()
+}
+
+/// A fresh empty directory for one test's marker files.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("leasepool-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Processes (zombies included) whose parent is this process, from `/proc/<pid>/stat`.
+fn children_of_this_process() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let mut children: Vec<u32> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.to_owned();
+            (ppid == me).then_some(pid)
+        })
+        .collect();
+    children.sort_unstable();
+    children
+}
+
+/// The pids recorded by `record_pid` in `dir`.
+fn recorded_pids(dir: &Path) -> Vec<u32> {
+    let entries = std::fs::read_dir(dir).unwrap();
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("pid-")?.parse().ok()).collect()
 }
 
 fn nonce() -> String {
@@ -561,6 +646,81 @@ fn bootstrap_never_blocks_forever() {
     assert!(err.to_string().contains("cannot spawn"), "{err}");
 }
 
+fn the_workers_of_a_pool_start_concurrently() {
+    // Every worker's initializer waits at a barrier that the test opens only once all four are
+    // in it: a pool that started its workers one after another would never get there.
+    let mut holders = Holders::new();
+    let m = builder(1, 4).worker_initializer(&INIT_HOLD, &holders.port()).build().unwrap();
+    let starting = {
+        let m = m.clone();
+        std::thread::spawn(move || m.start())
+    };
+    let mut in_setup: Vec<u32> = (0..4).map(|_| holders.started()).collect();
+    holders.release_all();
+    starting.join().unwrap().expect("the pool starts once its workers are through the barrier");
+    let mut pids = m.stats().pools[0].worker_pids.clone();
+    in_setup.sort_unstable();
+    pids.sort_unstable();
+    assert_eq!(in_setup, pids, "the four workers that met at the barrier are the pool's");
+    m.stop();
+}
+
+fn one_failing_worker_fails_the_whole_start_and_leaves_nothing_behind() {
+    let dir = scratch_dir("first-fails");
+    let m = builder(1, 4)
+        .name_prefix("lpf")
+        .worker_initializer(&INIT_FIRST_FAILS, &dir.display().to_string())
+        .build()
+        .unwrap();
+    // The first attempt fails (one of its four workers was chosen); the second succeeds.
+    m.start().expect("the second attempt starts");
+    assert_eq!(m.stats().counters.pools_retired_broken, 1);
+    let chosen: u32 = std::fs::read_to_string(dir.join("chosen")).unwrap().parse().unwrap();
+    let failure = logged("leasepool", "was chosen to fail");
+    assert!(failure.iter().any(|(_, msg)| msg.contains(&format!("worker {chosen} was chosen"))), "{failure:?}");
+    // The failed attempt's workers (some were killed before they got to their initializer) are
+    // all gone and reaped: this process's only children are the live pool's workers.
+    let mut live = m.stats().pools[0].worker_pids.clone();
+    live.sort_unstable();
+    assert!(!live.contains(&chosen) && recorded_pids(&dir).contains(&chosen));
+    assert_eq!(children_of_this_process(), live, "no worker of the failed attempt is left, not even a zombie");
+    // Its four reader threads end; the live pool's four are there.
+    wait_for("the failed attempt's threads to end", || threads_named("lpf-1_") == 0);
+    assert_eq!(threads_named("lpf-2_"), 4);
+    m.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn one_hanging_worker_times_the_whole_start_out_and_leaves_nothing_behind() {
+    let dir = scratch_dir("first-hangs");
+    let m = builder(1, 4)
+        .name_prefix("lph")
+        .process_options(
+            ProcessOptions::default()
+                .terminate_grace(Duration::from_millis(500))
+                .start_timeout(Duration::from_millis(1000)),
+        )
+        .worker_initializer(&INIT_FIRST_HANGS, &dir.display().to_string())
+        .build()
+        .unwrap();
+    let began = Instant::now();
+    m.start().expect("the second attempt starts");
+    assert!(began.elapsed() < Duration::from_secs(20), "one timed-out attempt, not several");
+    assert_eq!(m.stats().counters.pools_retired_broken, 1);
+    let chosen: u32 = std::fs::read_to_string(dir.join("chosen")).unwrap().parse().unwrap();
+    let timeout = logged("leasepool", "was not ready within");
+    assert!(timeout.iter().any(|(_, msg)| msg.contains(&format!("worker {chosen} was not ready"))), "{timeout:?}");
+    let mut live = m.stats().pools[0].worker_pids.clone();
+    live.sort_unstable();
+    assert!(!live.contains(&chosen) && recorded_pids(&dir).contains(&chosen));
+    assert!(!process_exists(chosen), "the hanging worker was killed and reaped");
+    assert_eq!(children_of_this_process(), live, "no worker of the timed-out attempt is left, not even a zombie");
+    wait_for("the timed-out attempt's threads to end", || threads_named("lph-1_") == 0);
+    assert_eq!(threads_named("lph-2_"), 4);
+    m.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn stop_leaves_no_worker_process_behind() {
     let m = started(builder(2, 2).min_pools(2).max_tasks_per_worker(3));
     let busy = acquire(&m);
@@ -738,6 +898,15 @@ const TESTS: &[Test] = &[
     ),
     ("process_logging_configuration_is_validated", process_logging_configuration_is_validated),
     ("bootstrap_never_blocks_forever", bootstrap_never_blocks_forever),
+    ("the_workers_of_a_pool_start_concurrently", the_workers_of_a_pool_start_concurrently),
+    (
+        "one_failing_worker_fails_the_whole_start_and_leaves_nothing_behind",
+        one_failing_worker_fails_the_whole_start_and_leaves_nothing_behind,
+    ),
+    (
+        "one_hanging_worker_times_the_whole_start_out_and_leaves_nothing_behind",
+        one_hanging_worker_times_the_whole_start_out_and_leaves_nothing_behind,
+    ),
     ("stop_leaves_no_worker_process_behind", stop_leaves_no_worker_process_behind),
     ("the_grinder_runs_registered_tasks_on_a_process_manager", the_grinder_runs_registered_tasks_on_a_process_manager),
     (

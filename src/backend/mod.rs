@@ -30,7 +30,16 @@ impl Pool {
     /// after creation (a worker died).
     pub(crate) fn create(config: &Config, seq: u64, on_broken: process::BrokenHook) -> Result<Pool, String> {
         match config.backend {
-            ExecutorBackend::Process => process::Pool::create(config, seq, on_broken).map(Pool::Process),
+            ExecutorBackend::Process => {
+                let spec = process::Spec {
+                    name_prefix: config.name_prefix.clone(),
+                    workers: config.workers_per_pool,
+                    log_target: config.log_target.clone(),
+                    options: config.process.clone(),
+                    logging: config.process_logging.clone(),
+                };
+                process::Pool::create(spec, seq, on_broken).map(Pool::Process)
+            }
             _ => thread::Pool::create(config, seq).map(Pool::Thread),
         }
     }

@@ -1,12 +1,13 @@
 //! The worker side: [`run_if_worker`], called at the top of the host program's `main`.
 //!
 //! A worker is the host program re-executed (or a configured worker binary) with the
-//! `LEASEPOOL_WORKER` marker in its environment. It reads the parent's one-shot server name and
-//! the pool's token from stdin, connects, says hello, then serves requests one at a time until the
-//! parent says `Exit` or disappears. It never outlives the parent: on Linux it asks for `SIGKILL`
+//! `LEASEPOOL_WORKER` marker in its environment. It reads its [`Bootstrap`] (the parent's one-shot
+//! server name, the pool's token and its setup) from stdin, connects, says hello, sets itself up
+//! (log forwarding, initializer), says ready, then serves requests one at a time until the parent
+//! says `Exit` or disappears. It never outlives the parent: on Linux it asks for `SIGKILL`
 //! when the parent dies, and on every platform it exits when its request channel disconnects.
 
-use std::io::BufRead;
+use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -14,14 +15,12 @@ use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use parking_lot::Mutex;
 
 use super::logs;
-use super::registry::TaskRegistry;
-use super::wire::{Envelope, FromWorker, Outcome, ToWorker, PARENT_PID_ENV, PROTOCOL, WORKER_ENV};
+use super::registry::{decode, TaskRegistry};
+use super::wire::{
+    Bootstrap, Envelope, FromWorker, Outcome, ToWorker, BOOTSTRAP_FAILED, INIT_FAILED, PARENT_PID_ENV, PROTOCOL,
+    WORKER_ENV,
+};
 use crate::task::panic_message;
-
-/// Exit code of a worker that could not complete the handshake.
-pub(crate) const BOOTSTRAP_FAILED: i32 = 70;
-/// Exit code of a worker whose initializer failed.
-const INIT_FAILED: i32 = 71;
 
 /// Runs the worker loop and exits if this process was started as a leasepool worker; returns at
 /// once otherwise. Call it first thing in `main` of any program that uses the process backend
@@ -78,43 +77,43 @@ fn guard_against_orphaning() {
 }
 
 fn serve(registry: &TaskRegistry) -> Result<i32, String> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read the bootstrap line: {e}"))?;
-    let (server, token) = line.trim_end().split_once(' ').ok_or("malformed bootstrap line")?;
-    let tx = IpcSender::<Envelope<FromWorker>>::connect(server.to_owned())
+    let mut bytes = Vec::new();
+    std::io::stdin().lock().read_to_end(&mut bytes).map_err(|e| format!("cannot read the bootstrap: {e}"))?;
+    let boot: Bootstrap = decode(&bytes).map_err(|e| format!("malformed bootstrap: {e}"))?;
+    let tx = IpcSender::<Envelope<FromWorker>>::connect(boot.server)
         .map_err(|e| format!("cannot connect to the parent: {e}"))?;
     let (requests, rx): (IpcSender<Envelope<ToWorker>>, IpcReceiver<Envelope<ToWorker>>) =
         ipc::channel().map_err(|e| format!("cannot create the request channel: {e}"))?;
-    let hello = FromWorker::Hello { token: token.to_owned(), pid: std::process::id(), requests };
+    let hello = FromWorker::Hello { token: boot.token, pid: std::process::id(), requests };
     tx.send(Envelope::new(hello)).map_err(|e| format!("cannot say hello: {e}"))?;
     let tx = Arc::new(Mutex::new(tx));
     let send = |msg: FromWorker| tx.lock().send(Envelope::new(msg)).is_ok();
+
+    // Setup, without waiting for the parent: it is in the bootstrap.
+    if let Some(level) = boot.log_level {
+        logs::install(Arc::clone(&tx), logs::level_from_index(level));
+        // Panic reports go to the log too, so they reach the parent with the rest.
+        std::panic::set_hook(Box::new(|info| {
+            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            let message = panic_message(info.payload());
+            log::error!(target: "leasepool::worker", "task panicked{at}: {message}");
+        }));
+    }
+    if let Some((name, args)) = boot.initializer {
+        if let Err(reason) = initialize(registry, &name, &args) {
+            send(FromWorker::InitFailed { reason });
+            return Ok(INIT_FAILED);
+        }
+    }
+    if !send(FromWorker::Ready) {
+        return Ok(0);
+    }
 
     loop {
         // The parent gone (disconnect) or speaking another protocol: nothing left to serve.
         let Ok(envelope) = rx.recv() else { return Ok(0) };
         let Ok(request) = envelope.open() else { return Ok(BOOTSTRAP_FAILED) };
         match request {
-            ToWorker::Setup { log_level, initializer } => {
-                if let Some(level) = log_level {
-                    logs::install(Arc::clone(&tx), logs::level_from_index(level));
-                    // Panic reports go to the log too, so they reach the parent with the rest.
-                    std::panic::set_hook(Box::new(|info| {
-                        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-                        let message = panic_message(info.payload());
-                        log::error!(target: "leasepool::worker", "task panicked{at}: {message}");
-                    }));
-                }
-                if let Some((name, args)) = initializer {
-                    if let Err(reason) = initialize(registry, &name, &args) {
-                        send(FromWorker::InitFailed { reason });
-                        return Ok(INIT_FAILED);
-                    }
-                }
-                if !send(FromWorker::Ready) {
-                    return Ok(0);
-                }
-            }
             ToWorker::Run { id, task, input } => {
                 let outcome = registry.run(&task, &input);
                 if !send(FromWorker::Done { id, outcome }) {
@@ -132,7 +131,7 @@ fn initialize(registry: &TaskRegistry, name: &str, args: &[u8]) -> Result<(), St
     let outcome = catch_unwind(AssertUnwindSafe(|| registry.run(name, args)))
         .unwrap_or_else(|p| Outcome::Panicked(panic_message(&*p)));
     match outcome {
-        Outcome::Value(bytes) => match super::registry::decode::<Result<(), String>>(&bytes) {
+        Outcome::Value(bytes) => match decode::<Result<(), String>>(&bytes) {
             Ok(result) => result.map_err(|e| format!("initializer {name:?} failed: {e}")),
             Err(e) => Err(format!("initializer {name:?} must return Result<(), String>: {e}")),
         },

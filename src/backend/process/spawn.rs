@@ -1,55 +1,100 @@
-//! Starting one worker process: the spawner thread, the random token, and the bootstrap
-//! handshake, all against a deadline.
+//! Starting worker processes: the spawner thread, the random token, and the bootstrap, for all
+//! the workers of a pool at once and against one deadline.
 //!
 //! Every child is spawned from one long-lived thread, `leasepool-spawner`: Linux delivers the
 //! parent-death signal when the *thread* that spawned a child exits, so spawning from a caller's
-//! short-lived thread would kill its workers with it.
+//! short-lived thread would kill its workers with it. A pool sends it one request for all of its
+//! workers.
+//!
+//! Each worker gets its reader thread before it exists. That thread writes the worker's
+//! [`Bootstrap`] on its stdin, accepts its connection on a one-shot server of its own, checks the
+//! hello (token and pid), re-emits the log records the setup produces, and reports `Ready` (or
+//! what went wrong) to the caller; then it waits to be handed the pool's reading loop
+//! ([`Reader::start`]). So the workers of a pool bootstrap in parallel, no thread is spawned per
+//! handshake, and the worker sets itself up without a round trip to the parent.
+//!
+//! The caller only watches: it collects the reports, checks every `POLL` whether a child that has
+//! not connected yet has exited, and enforces the deadline. ipc-channel's accept cannot time
+//! out, so a caller that gives up unblocks it by connecting to the server itself and sending
+//! `Abandon`. On any failure the caller kills and reaps every child of the attempt, unblocks
+//! every accept still pending and drops every thread's hand-off, so each thread ends at once:
+//! blocked on its launch or hand-off (disconnected), in accept (abandoned), in the setup wait
+//! (its child is dead: disconnected), or writing stdin (broken pipe).
 
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{self, RecvTimeoutError, Sender};
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use ipc_channel::ipc::{IpcOneShotServer, IpcReceiver, IpcSender};
-use ipc_channel::TryRecvError;
-use parking_lot::Mutex;
 
+use super::exit::{exit_of, WorkerExit};
 use super::logs;
-use super::wire::{Envelope, FromWorker, ToWorker, PARENT_PID_ENV, PROTOCOL, WORKER_ENV};
-use super::{exit_of, Settings, WorkerExit};
+use super::options::WorkerProgram;
+use super::registry::encode;
+use super::spec::{Forward, Settings};
+use super::wire::{Bootstrap, Envelope, FromWorker, ToWorker, BOOTSTRAP_FAILED, PARENT_PID_ENV, PROTOCOL, WORKER_ENV};
 
-type SpawnRequest = (Command, Sender<std::io::Result<Child>>);
-
-/// How often a waiting bootstrap checks whether the child already died.
+/// How often a waiting bootstrap checks whether a child that has not connected already died.
 const POLL: Duration = Duration::from_millis(10);
+
+type Replies = IpcReceiver<Envelope<FromWorker>>;
+type Requests = IpcSender<Envelope<ToWorker>>;
+type SpawnRequest = (Vec<Command>, Sender<Vec<std::io::Result<Child>>>);
+/// What a worker's reader thread runs once the worker is installed in its pool.
+type ReaderJob = Box<dyn FnOnce(Replies) + Send>;
 
 /// A worker that finished its handshake and setup.
 pub(crate) struct Started {
     pub child: Child,
     pub pid: u32,
-    pub requests: IpcSender<Envelope<ToWorker>>,
-    pub replies: IpcReceiver<Envelope<FromWorker>>,
+    pub requests: Requests,
+    /// Its reader thread, holding the reply channel, waiting for the pool's reading loop.
+    pub reader: Reader,
 }
 
-/// Spawns `command` on the spawner thread.
-fn spawn_child(command: Command) -> std::io::Result<Child> {
-    static SPAWNER: OnceLock<Mutex<Sender<SpawnRequest>>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
+/// The hand-off to a started worker's reader thread. Dropping it ends the thread.
+pub(crate) struct Reader(Sender<ReaderJob>);
+
+impl Reader {
+    /// Runs `job` on the worker's reader thread, with its reply channel. `false` if the thread
+    /// is gone (it cannot be, short of a panic).
+    pub(crate) fn start(self, job: impl FnOnce(Replies) + Send + 'static) -> bool {
+        self.0.send(Box::new(job)).is_ok()
+    }
+}
+
+/// The spawner thread's request queue, started on first use.
+fn spawner() -> &'static Sender<SpawnRequest> {
+    static SPAWNER: OnceLock<Sender<SpawnRequest>> = OnceLock::new();
+    SPAWNER.get_or_init(|| {
         let (tx, rx) = channel::unbounded::<SpawnRequest>();
-        // If the thread cannot be created, the requests fail below with a disconnected channel.
+        // If the thread cannot be created, requests fail with a disconnected reply channel.
         let _ = std::thread::Builder::new().name("leasepool-spawner".into()).spawn(move || {
-            for (mut command, reply) in rx {
-                let _ = reply.send(command.spawn());
+            for (commands, reply) in rx {
+                let children: Vec<_> = commands.into_iter().map(|mut c| c.spawn()).collect();
+                if let Err(unclaimed) = reply.send(children) {
+                    // The requester is gone (it cannot be: it always waits): leave nothing behind.
+                    for mut child in unclaimed.into_inner().into_iter().flatten() {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
+                }
             }
         });
-        Mutex::new(tx)
-    });
+        tx
+    })
+}
+
+/// Asks the spawner thread to spawn `commands`; the answer (one result per command, in order)
+/// arrives on the returned channel, which disconnects if the spawner is gone.
+fn request_spawns(commands: Vec<Command>) -> Receiver<Vec<std::io::Result<Child>>> {
     let (reply_tx, reply) = channel::bounded(1);
-    let sent = spawner.lock().send((command, reply_tx));
-    let gone = || std::io::Error::other("the leasepool-spawner thread is gone");
-    sent.map_err(|_| gone())?;
-    reply.recv().map_err(|_| gone())?
+    let _ = spawner().send((commands, reply_tx));
+    reply
 }
 
 /// 128 random bits as hex, from the OS (with std's randomly keyed hasher as a fallback).
@@ -65,34 +110,21 @@ fn random_token() -> String {
             chunk.copy_from_slice(&h.finish().to_le_bytes());
         }
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes.iter().flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]).map(char::from).collect()
 }
 
-/// Starts one worker: spawn, hand it the server name and token on stdin, accept its hello (with
-/// a deadline: ipc-channel's accept cannot time out, so it runs on a helper thread that is
-/// unblocked if the child never connects), then set it up (log forwarding, initializer) and wait
-/// for `Ready`. A child that fails any step is killed and reaped; the error says why.
-pub(crate) fn start_worker(settings: &Settings, index: usize) -> Result<Started, String> {
-    if std::env::var_os(WORKER_ENV).is_some() {
-        return Err("this process is itself a leasepool worker: call leasepool::run_if_worker(..) at the top of \
-                    main, before any manager is built"
-            .into());
-    }
+/// The command that starts one worker (its bootstrap goes to its stdin).
+fn command(settings: &Settings, program: &Option<PathBuf>) -> Command {
     let options = &settings.options;
-    let deadline = Instant::now() + options.start_timeout;
-    let (server, name) = IpcOneShotServer::<Envelope<FromWorker>>::new()
-        .map_err(|e| format!("cannot create the bootstrap server: {e}"))?;
-    let token = random_token();
-
-    let mut command = match &options.program {
-        super::WorkerProgram::CurrentExe => {
-            Command::new(std::env::current_exe().map_err(|e| format!("cannot locate the current executable: {e}"))?)
-        }
-        super::WorkerProgram::Path { path, args } => {
+    let mut command = match (&options.program, program) {
+        (WorkerProgram::Path { path, args }, _) => {
             let mut c = Command::new(path);
             c.args(args);
             c
         }
+        (WorkerProgram::CurrentExe, Some(exe)) => Command::new(exe),
+        (WorkerProgram::CurrentExe, None) => unreachable!("the current executable was located"),
     };
     command
         .env(WORKER_ENV, PROTOCOL.to_string())
@@ -102,99 +134,393 @@ pub(crate) fn start_worker(settings: &Settings, index: usize) -> Result<Started,
     if let Some(dir) = &options.cwd {
         command.current_dir(dir);
     }
-    let mut child = spawn_child(command).map_err(|e| format!("cannot spawn worker {index}: {e}"))?;
-    let pid = child.id();
-    let fail = |child: &mut Child, reason: String| -> String {
-        let _ = child.kill();
-        let _ = child.wait();
-        reason
-    };
+    command
+}
 
-    if let Some(mut stdin) = child.stdin.take() {
-        // A failed write means the child already closed its stdin (it is exiting, or it is not a
-        // leasepool worker): the wait below reports how it ended, or times out.
-        let _ = writeln!(stdin, "{name} {token}");
-    }
+/// What a reader thread is given once its child exists.
+struct Launch {
+    pid: u32,
+    stdin: Option<ChildStdin>,
+}
 
-    // Accept on a helper thread; wait for it with the deadline, watching the child meanwhile.
-    let (accepted_tx, accepted) = channel::bounded(1);
-    let acceptor = std::thread::Builder::new().name(format!("{}-accept", settings.name_prefix)).spawn(move || {
-        let _ = accepted_tx.send(server.accept());
-    });
-    if let Err(e) = acceptor {
-        return Err(fail(&mut child, format!("cannot spawn the accept thread: {e}")));
-    }
-    let unblock_accept = || {
-        if let Ok(tx) = IpcSender::<Envelope<FromWorker>>::connect(name.clone()) {
+/// A reader thread's report on its worker's bootstrap.
+enum Report {
+    Ready(Requests),
+    Failed(Failure),
+}
+
+enum Failure {
+    /// Accept returned our own `Abandon`: the caller gave up on a child that never connected.
+    Abandoned,
+    /// The handshake or setup went wrong; the reason says how.
+    Rejected(String),
+    /// The initializer failed; the reason is the worker's.
+    InitFailed(String),
+    /// The channel closed during setup: the child died.
+    Disconnected,
+}
+
+/// The caller's view of one worker being started.
+struct Starting {
+    /// The one-shot server's name, to unblock its accept.
+    server: String,
+    /// Set by the reader thread once its child connected and said a valid hello.
+    connected: Arc<AtomicBool>,
+    launch: Option<Sender<Launch>>,
+    handoff: Option<Sender<ReaderJob>>,
+    child: Option<Child>,
+    pid: u32,
+    /// Its report arrived (so its accept is no longer pending).
+    reported: bool,
+    /// Seen exited before it connected (its accept was then abandoned).
+    exited: Option<WorkerExit>,
+    requests: Option<Requests>,
+}
+
+impl Starting {
+    /// Unblocks the reader thread's accept if it is still pending (a no-op once it accepted).
+    fn abandon_accept(&self) {
+        if let Ok(tx) = IpcSender::<Envelope<FromWorker>>::connect(self.server.clone()) {
             let _ = tx.send(Envelope::new(FromWorker::Abandon));
         }
-    };
-    let (replies, hello) = loop {
-        match accepted.recv_timeout(POLL) {
-            Ok(Ok(pair)) => break pair,
-            Ok(Err(e)) => return Err(fail(&mut child, format!("worker {pid} handshake failed: {e}"))),
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(fail(&mut child, format!("worker {pid} handshake failed: accept thread died")))
-            }
-            Err(RecvTimeoutError::Timeout) => {}
+    }
+}
+
+/// Starts one worker per entry of `indices` (slot numbers, used in thread names and errors), all
+/// at once, and waits until every one is ready (hello checked, log forwarding installed,
+/// initializer run) or the pool's start timeout passes. On any failure every child of the
+/// attempt is killed and reaped and every thread it started ends; the error says why.
+pub(crate) fn start_workers(settings: &Settings, seq: u64, indices: &[usize]) -> Result<Vec<Started>, String> {
+    if std::env::var_os(WORKER_ENV).is_some() {
+        return Err("this process is itself a leasepool worker: call leasepool::run_if_worker(..) at the top of \
+                    main, before any manager is built"
+            .into());
+    }
+    let options = &settings.options;
+    let deadline = Instant::now() + options.start_timeout;
+    let program = match options.program {
+        WorkerProgram::CurrentExe => {
+            Some(std::env::current_exe().map_err(|e| format!("cannot locate the current executable: {e}"))?)
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            unblock_accept();
-            let exit = exit_of(status);
-            return Err(if exit == WorkerExit::Code(super::child::BOOTSTRAP_FAILED) {
-                format!(
+        WorkerProgram::Path { .. } => None,
+    };
+    // The spawner forks while this thread prepares the servers and the reader threads.
+    let spawned = request_spawns(indices.iter().map(|_| command(settings, &program)).collect());
+    let (report_tx, reports) = channel::unbounded();
+    let mut attempt = Attempt { settings, workers: Vec::with_capacity(indices.len()), orphans: Vec::new() };
+    let mut prepared = Ok(());
+    for (position, &index) in indices.iter().enumerate() {
+        match prepare(settings, seq, index, position, report_tx.clone()) {
+            Ok(starting) => attempt.workers.push(starting),
+            Err(reason) => {
+                prepared = Err(reason);
+                break;
+            }
+        }
+    }
+    let children = match spawned.recv() {
+        Ok(children) => children,
+        Err(_) => return Err(attempt.fail("cannot spawn workers: the leasepool-spawner thread is gone".into())),
+    };
+    let mut spawn_error = None;
+    for (k, result) in children.into_iter().enumerate() {
+        match result {
+            Ok(mut child) => {
+                let Some(starting) = attempt.workers.get_mut(k) else {
+                    attempt.orphans.push(child); // its preparation failed: it only needs killing
+                    continue;
+                };
+                starting.pid = child.id();
+                let launch = Launch { pid: starting.pid, stdin: child.stdin.take() };
+                starting.child = Some(child);
+                if let Some(tx) = &starting.launch {
+                    let _ = tx.send(launch);
+                }
+            }
+            Err(e) if spawn_error.is_none() => spawn_error = Some(format!("cannot spawn worker {}: {e}", indices[k])),
+            Err(_) => {}
+        }
+    }
+    if let Err(reason) = prepared {
+        return Err(attempt.fail(reason));
+    }
+    if let Some(reason) = spawn_error {
+        return Err(attempt.fail(reason));
+    }
+    drop(report_tx);
+    attempt.wait(&reports, deadline)?;
+    Ok(attempt.into_started())
+}
+
+/// Creates worker `index`'s one-shot server and token and starts its reader thread, which
+/// reports under `position` (the worker's place in this attempt).
+fn prepare(
+    settings: &Settings,
+    seq: u64,
+    index: usize,
+    position: usize,
+    report: Sender<(usize, Report)>,
+) -> Result<Starting, String> {
+    let (server, name) = IpcOneShotServer::<Envelope<FromWorker>>::new()
+        .map_err(|e| format!("cannot create the bootstrap server: {e}"))?;
+    let options = &settings.options;
+    let boot = Bootstrap {
+        server: name.clone(),
+        token: random_token(),
+        log_level: settings.forward.as_ref().map(|f| logs::level_index(f.level)),
+        initializer: options.initializer.as_ref().map(|i| (i.task.into(), i.args.clone())),
+    };
+    let bytes = encode(&boot).map_err(|e| format!("cannot encode the bootstrap: {e}"))?;
+    let connected = Arc::new(AtomicBool::new(false));
+    let (launch_tx, launch) = channel::bounded(1);
+    let (handoff_tx, handoff) = channel::bounded(1);
+    let thread = ReaderThread {
+        position,
+        server,
+        token: boot.token,
+        bytes,
+        forward: settings.forward.clone(),
+        connected: Arc::clone(&connected),
+        launch,
+        report,
+        handoff,
+    };
+    std::thread::Builder::new()
+        .name(format!("{}-{seq}_{index}-reader", settings.name_prefix))
+        .spawn(move || thread.run())
+        .map_err(|e| format!("cannot spawn a reader thread: {e}"))?;
+    Ok(Starting {
+        server: name,
+        connected,
+        launch: Some(launch_tx),
+        handoff: Some(handoff_tx),
+        child: None,
+        pid: 0,
+        reported: false,
+        exited: None,
+        requests: None,
+    })
+}
+
+/// One attempt at starting a set of workers, as the caller holds it.
+struct Attempt<'a> {
+    settings: &'a Settings,
+    workers: Vec<Starting>,
+    /// Children whose reader thread could not be prepared.
+    orphans: Vec<Child>,
+}
+
+impl Attempt<'_> {
+    /// Collects the reports until every worker is ready; fails on the first failure, on the
+    /// deadline, or when a child that has not connected exits.
+    fn wait(&mut self, reports: &Receiver<(usize, Report)>, deadline: Instant) -> Result<(), String> {
+        let mut left = self.workers.len();
+        while left > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                let timeout = self.settings.options.start_timeout;
+                let late = self.workers.iter().find(|w| !w.reported).expect("a worker is not ready");
+                let reason = if late.connected.load(Ordering::Acquire) {
+                    format!("worker {} was not ready within {timeout:?} (initializer too slow?)", late.pid)
+                } else {
+                    format!("worker {} did not connect within {timeout:?}", late.pid)
+                };
+                return Err(self.fail(reason));
+            }
+            match reports.recv_timeout(POLL.min(deadline - now)) {
+                Ok((k, Report::Ready(requests))) => {
+                    let worker = &mut self.workers[k];
+                    worker.reported = true;
+                    worker.requests = Some(requests);
+                    left -= 1;
+                }
+                Ok((k, Report::Failed(failure))) => {
+                    self.workers[k].reported = true;
+                    let reason = self.explain(k, failure);
+                    return Err(self.fail(reason));
+                }
+                Err(RecvTimeoutError::Timeout) => self.watch_children(),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(self.fail("a worker's reader thread ended without a report".into()))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A child that exited before connecting never will: unblock its accept (its thread then
+    /// reports it abandoned, or what the child managed to say before it died).
+    fn watch_children(&mut self) {
+        for worker in self.workers.iter_mut().filter(|w| !w.reported && w.exited.is_none()) {
+            if worker.connected.load(Ordering::Acquire) {
+                continue; // its thread sees the death as a disconnect
+            }
+            if let Some(Ok(Some(status))) = worker.child.as_mut().map(Child::try_wait) {
+                worker.exited = Some(exit_of(status));
+                worker.abandon_accept();
+            }
+        }
+    }
+
+    /// The error for worker `k`'s failure.
+    fn explain(&mut self, k: usize, failure: Failure) -> String {
+        let worker = &mut self.workers[k];
+        let pid = worker.pid;
+        match failure {
+            Failure::Rejected(reason) | Failure::InitFailed(reason) => reason,
+            Failure::Abandoned => match worker.exited {
+                Some(exit) if exit == WorkerExit::Code(BOOTSTRAP_FAILED) => format!(
                     "worker {pid} could not complete the bootstrap ({exit}): a different leasepool protocol \
                      version, or it could not reach the parent; its stderr says which"
-                )
-            } else {
-                format!(
+                ),
+                Some(exit) => format!(
                     "worker {pid} exited ({exit}) before connecting; does the worker program call \
                      leasepool::run_if_worker(..) at the top of main?"
-                )
-            });
+                ),
+                None => format!("worker {pid} did not connect"),
+            },
+            Failure::Disconnected => {
+                let deadline = Instant::now() + Duration::from_secs(2);
+                let status = worker.child.as_mut().map_or(WorkerExit::Unknown, |c| reap_by(c, deadline));
+                format!("worker {pid} exited ({status}) during setup")
+            }
         }
-        if Instant::now() >= deadline {
-            unblock_accept();
-            return Err(fail(&mut child, format!("worker {pid} did not connect within {:?}", options.start_timeout)));
+    }
+
+    /// Ends the attempt: every child killed and reaped, every pending accept unblocked, every
+    /// reader thread's launch and hand-off dropped (so each thread ends). Returns `reason`.
+    fn fail(&mut self, reason: String) -> String {
+        for worker in &mut self.workers {
+            worker.launch = None;
+            worker.handoff = None;
+            if !worker.reported {
+                worker.abandon_accept();
+            }
+            if let Some(child) = worker.child.as_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
-    };
+        for child in &mut self.orphans {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.workers.clear();
+        self.orphans.clear();
+        reason
+    }
+
+    fn into_started(mut self) -> Vec<Started> {
+        std::mem::take(&mut self.workers)
+            .into_iter()
+            .map(|w| Started {
+                child: w.child.expect("a ready worker was spawned"),
+                pid: w.pid,
+                requests: w.requests.expect("a ready worker sent its request channel"),
+                reader: Reader(w.handoff.expect("the hand-off is kept until the attempt ends")),
+            })
+            .collect()
+    }
+}
+
+impl Drop for Attempt<'_> {
+    /// An attempt dropped before it succeeded (an early return) still leaves nothing behind.
+    fn drop(&mut self) {
+        if !self.workers.is_empty() || !self.orphans.is_empty() {
+            self.fail(String::new());
+        }
+    }
+}
+
+/// Waits (polling) until `child` exits or `deadline` passes, then kills it; returns how it ended.
+pub(crate) fn reap_by(child: &mut Child, deadline: Instant) -> WorkerExit {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return exit_of(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            Ok(None) => {
+                let _ = child.kill();
+                return child.wait().map(exit_of).unwrap_or(WorkerExit::Unknown);
+            }
+            Err(_) => return WorkerExit::Unknown,
+        }
+    }
+}
+
+/// A worker's reader thread, before its worker is installed: the bootstrap side.
+struct ReaderThread {
+    /// The worker's place in its attempt, for the report.
+    position: usize,
+    server: IpcOneShotServer<Envelope<FromWorker>>,
+    token: String,
+    /// The encoded [`Bootstrap`], for the child's stdin.
+    bytes: Vec<u8>,
+    forward: Option<Forward>,
+    connected: Arc<AtomicBool>,
+    launch: Receiver<Launch>,
+    report: Sender<(usize, Report)>,
+    handoff: Receiver<ReaderJob>,
+}
+
+impl ReaderThread {
+    fn run(self) {
+        let ReaderThread { position, server, token, bytes, forward, connected, launch, report, handoff } = self;
+        // No launch: the attempt failed before this worker's child existed.
+        let Ok(Launch { pid, stdin }) = launch.recv() else { return };
+        if let Some(mut stdin) = stdin {
+            // A failed write means the child already closed its stdin (it is exiting, or it is
+            // not a leasepool worker): the caller sees it exit and abandons the accept below.
+            let _ = stdin.write_all(&bytes);
+        }
+        let (report_now, replies) = match handshake(server, &token, pid, forward.as_ref(), &connected) {
+            Ok((replies, requests)) => (Report::Ready(requests), Some(replies)),
+            Err(failure) => (Report::Failed(failure), None),
+        };
+        if report.send((position, report_now)).is_err() {
+            return;
+        }
+        drop(report);
+        if let (Some(replies), Ok(job)) = (replies, handoff.recv()) {
+            job(replies);
+        }
+    }
+}
+
+/// Accepts the child's connection, checks its hello, and waits for `Ready`, re-emitting the log
+/// records its setup produces.
+fn handshake(
+    server: IpcOneShotServer<Envelope<FromWorker>>,
+    token: &str,
+    pid: u32,
+    forward: Option<&Forward>,
+    connected: &AtomicBool,
+) -> Result<(Replies, Requests), Failure> {
+    let (replies, hello) =
+        server.accept().map_err(|e| Failure::Rejected(format!("worker {pid} handshake failed: {e}")))?;
     let requests = match hello.open() {
         Ok(FromWorker::Hello { token: t, pid: p, requests }) if t == token && p == pid => requests,
         Ok(FromWorker::Hello { .. }) => {
-            return Err(fail(&mut child, format!("worker {pid} handshake rejected: wrong token or pid")))
+            return Err(Failure::Rejected(format!("worker {pid} handshake rejected: wrong token or pid")))
         }
-        Ok(other) => return Err(fail(&mut child, format!("worker {pid} handshake failed: unexpected {other:?}"))),
-        Err(v) => return Err(fail(&mut child, format!("worker {pid} speaks protocol {v}, the parent {PROTOCOL}"))),
+        Ok(FromWorker::Abandon) => return Err(Failure::Abandoned),
+        Ok(other) => return Err(Failure::Rejected(format!("worker {pid} handshake failed: unexpected {other:?}"))),
+        Err(v) => return Err(Failure::Rejected(format!("worker {pid} speaks protocol {v}, the parent {PROTOCOL}"))),
     };
-
-    let setup = ToWorker::Setup {
-        log_level: settings.forward.as_ref().map(|(level, _)| logs::level_index(*level)),
-        initializer: options.initializer.as_ref().map(|i| (i.task.to_owned(), i.args.clone())),
-    };
-    if let Err(e) = requests.send(Envelope::new(setup)) {
-        return Err(fail(&mut child, format!("cannot set worker {pid} up: {e}")));
-    }
+    connected.store(true, Ordering::Release);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let reply = replies.try_recv_timeout(left.max(Duration::from_millis(1)));
-        match reply.map(Envelope::open) {
-            Ok(Ok(FromWorker::Ready)) => return Ok(Started { child, pid, requests, replies }),
-            Ok(Ok(FromWorker::Log(record))) => settings.emit(&record),
-            Ok(Ok(FromWorker::InitFailed { reason })) => return Err(fail(&mut child, reason)),
-            Ok(Ok(other)) => return Err(fail(&mut child, format!("worker {pid} setup failed: unexpected {other:?}"))),
+        match replies.recv().map(Envelope::open) {
+            Ok(Ok(FromWorker::Ready)) => return Ok((replies, requests)),
+            Ok(Ok(FromWorker::Log(record))) => {
+                if let Some(forward) = forward {
+                    forward.emit(&record);
+                }
+            }
+            Ok(Ok(FromWorker::InitFailed { reason })) => return Err(Failure::InitFailed(reason)),
+            Ok(Ok(other)) => return Err(Failure::Rejected(format!("worker {pid} setup failed: unexpected {other:?}"))),
             Ok(Err(v)) => {
-                return Err(fail(&mut child, format!("worker {pid} speaks protocol {v}, the parent {PROTOCOL}")))
+                return Err(Failure::Rejected(format!("worker {pid} speaks protocol {v}, the parent {PROTOCOL}")))
             }
-            Err(TryRecvError::Empty) => {
-                return Err(fail(
-                    &mut child,
-                    format!("worker {pid} was not ready within {:?} (initializer too slow?)", options.start_timeout),
-                ))
-            }
-            Err(TryRecvError::IpcError(_)) => {
-                let status = child.wait().map(exit_of).unwrap_or(WorkerExit::Unknown);
-                return Err(format!("worker {pid} exited ({status}) during setup"));
-            }
+            Err(_) => return Err(Failure::Disconnected),
         }
     }
 }

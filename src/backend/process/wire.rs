@@ -12,7 +12,8 @@ use ipc_channel::ipc::IpcSender;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version both sides must speak. Bump it on any change to the messages below.
-pub(crate) const PROTOCOL: u16 = 1;
+/// (2: the setup travels in the [`Bootstrap`] on stdin instead of a `Setup` round trip.)
+pub(crate) const PROTOCOL: u16 = 2;
 
 /// The environment variable that marks a process as a leasepool worker. Its value is the
 /// protocol version the parent speaks.
@@ -20,6 +21,28 @@ pub(crate) const WORKER_ENV: &str = "LEASEPOOL_WORKER";
 /// The parent's pid, so a worker can tell whether it was orphaned before it set its
 /// parent-death signal.
 pub(crate) const PARENT_PID_ENV: &str = "LEASEPOOL_PARENT_PID";
+
+/// Exit code of a worker that could not complete the bootstrap (wrong protocol version, no
+/// parent to reach).
+pub(crate) const BOOTSTRAP_FAILED: i32 = 70;
+/// Exit code of a worker whose initializer failed (after it reported why).
+pub(crate) const INIT_FAILED: i32 = 71;
+
+/// What a worker reads from its stdin (postcard, up to EOF) before anything else: where to
+/// connect, the token that proves it is the process the parent spawned, and its setup. Sending
+/// the setup here, rather than over the channel after the hello, saves a round trip per worker:
+/// the worker says `Hello`, sets itself up and says `Ready` without waiting for the parent.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Bootstrap {
+    /// The parent's one-shot server.
+    pub server: String,
+    /// 128 random bits as hex, echoed in the hello.
+    pub token: String,
+    /// Install log forwarding at this level (a `log::LevelFilter` index).
+    pub log_level: Option<u8>,
+    /// Run this registered initializer with these serialized arguments before `Ready`.
+    pub initializer: Option<(Cow<'static, str>, Vec<u8>)>,
+}
 
 /// A message with the protocol version it was written for.
 #[derive(Debug, Serialize, Deserialize)]
@@ -46,9 +69,6 @@ impl<T> Envelope<T> {
 /// Parent → worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
-    /// Sent once, right after the handshake: install log forwarding (at this level, as a
-    /// `log::LevelFilter` index) and run the initializer, then answer `Ready` or `InitFailed`.
-    Setup { log_level: Option<u8>, initializer: Option<(String, Vec<u8>)> },
     /// Run one registered task (the name is borrowed from the parent's `Task` static: no
     /// allocation per request).
     Run { id: u64, task: Cow<'static, str>, input: Vec<u8> },
@@ -63,7 +83,7 @@ pub(crate) enum FromWorker {
     Hello { token: String, pid: u32, requests: IpcSender<Envelope<ToWorker>> },
     /// Sent by the parent itself to unblock a one-shot server whose child never connected.
     Abandon,
-    /// Setup is done; the worker takes tasks.
+    /// Setup (see [`Bootstrap`]) is done; the worker takes tasks.
     Ready,
     /// The initializer failed (error or panic); the worker exits after sending this.
     InitFailed { reason: String },
