@@ -67,6 +67,7 @@ mod manager;
 mod state;
 mod stats;
 mod task;
+mod util;
 
 pub use backend::process::{
     run_if_worker, InitializerCall, ProcessLoggingConfig, ProcessOptions, Task, TaskRegistry, WorkerProgram,

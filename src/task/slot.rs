@@ -1,0 +1,202 @@
+//! The one-shot completion slot every task shares between its handle and its job, and the
+//! protocol that resolves it: claim (queued → running), finish (account, then publish), and
+//! resolving a task that never started.
+//!
+//! This file imports no sibling: the handle, the job kinds and the process tasks build on it.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::TaskError;
+use crate::util::panic_message;
+
+pub(super) enum Stage<T> {
+    Queued,
+    Running,
+    Done(Result<T, TaskError>),
+    Taken,
+}
+
+pub(crate) struct Slot<T> {
+    pub(super) stage: Mutex<Stage<T>>,
+    /// Set once the outcome is published: lets `wait` spin briefly before it sleeps.
+    pub(super) finished: AtomicBool,
+    pub(super) done: Condvar,
+    pub(super) owner: Arc<dyn TaskOwner>,
+    /// The owner's name for this task (a grinder item id; unused by leases).
+    tag: u64,
+    /// Runs in a worker process: `wait` yields a little longer before it parks.
+    pub(super) remote: bool,
+}
+
+/// How a task resolved, for accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resolution {
+    Completed,
+    Panicked,
+    Cancelled,
+    PoolBroken,
+    /// Resolved with an error that is not the task's own (a grinder batch's lease failure).
+    Failed,
+}
+
+impl Resolution {
+    pub(crate) fn of<T>(outcome: &Result<T, TaskError>) -> Resolution {
+        match outcome {
+            Ok(_) => Resolution::Completed,
+            Err(TaskError::Panicked { .. }) => Resolution::Panicked,
+            Err(TaskError::PoolBroken { .. }) => Resolution::PoolBroken,
+            Err(TaskError::Cancelled) => Resolution::Cancelled,
+            Err(_) => Resolution::Failed,
+        }
+    }
+}
+
+/// Whoever accounts for a task (its lease). Both calls happen *before* the handle resolves, so
+/// counts are never behind a visible outcome.
+pub(crate) trait TaskOwner: Send + Sync {
+    /// Checked right before the task would run: an outcome that replaces running it (the lease
+    /// was revoked or stopped: cancelled; its pool broke: pool broken).
+    fn refuse(&self) -> Option<TaskError>;
+    /// The task tagged `tag` resolved this way (ran, panicked, or never ran).
+    fn account(&self, resolution: Resolution, tag: u64);
+    /// A waiter is about to sleep on this queued task: resolve it (`settle_if_refused`) if the
+    /// owner starts refusing work.
+    fn watch(&self, task: Weak<dyn QueuedTask>);
+}
+
+/// What a handle needs from its slot, whether or not the slot also holds the job's closure.
+pub(crate) trait SlotApi<T>: Send + Sync {
+    fn core(&self) -> &Slot<T>;
+    /// The same allocation, seen as a queued task (for the lease's sleeping-waiter registry).
+    fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask>;
+}
+
+impl<T: Send + 'static> SlotApi<T> for Slot<T> {
+    fn core(&self) -> &Slot<T> {
+        self
+    }
+
+    fn queued(self: Arc<Self>) -> Arc<dyn QueuedTask> {
+        self
+    }
+}
+
+/// A job type that keeps its [`Slot`] in a `slot` field is a queued task through that slot.
+macro_rules! queued_through_slot {
+    ([$($generics:tt)*] $ty:ty) => {
+        impl<$($generics)*> super::slot::QueuedTask for $ty {
+            fn settle_if_refused(&self) -> bool {
+                self.slot.settle_if_refused()
+            }
+
+            fn is_queued(&self) -> bool {
+                self.slot.is_queued()
+            }
+
+            fn cancel(&self) -> bool {
+                self.slot.cancel()
+            }
+        }
+    };
+}
+
+pub(super) use queued_through_slot;
+
+impl<T> Slot<T> {
+    pub(super) fn new(owner: Arc<dyn TaskOwner>, tag: u64) -> Slot<T> {
+        let (stage, finished, done) = (Mutex::new(Stage::Queued), AtomicBool::new(false), Condvar::new());
+        Slot { stage, finished, done, owner, tag, remote: false }
+    }
+
+    /// A slot for a task that runs in a worker process.
+    pub(super) fn remote(owner: Arc<dyn TaskOwner>, tag: u64) -> Slot<T> {
+        Slot { remote: true, ..Slot::new(owner, tag) }
+    }
+}
+
+/// Queued → running. `false` if someone else (a canceller, or the pool) claimed it first.
+pub(super) fn claim<T>(slot: &Slot<T>) -> bool {
+    let mut stage = slot.stage.lock();
+    if matches!(*stage, Stage::Queued) {
+        *stage = Stage::Running;
+        true
+    } else {
+        false
+    }
+}
+
+/// Runs a claimed task: ask the owner whether it may run, run it under `catch_unwind`, account,
+/// then publish.
+pub(super) fn run_claimed<T>(slot: &Slot<T>, f: impl FnOnce() -> T) -> Resolution {
+    let outcome = match slot.owner.refuse() {
+        Some(refusal) => Err(refusal),
+        None => catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked { message: panic_message(&*p) }),
+    };
+    finish(slot, outcome)
+}
+
+/// Accounts for a claimed task's outcome, then publishes it.
+pub(super) fn finish<T>(slot: &Slot<T>, outcome: Result<T, TaskError>) -> Resolution {
+    let resolution = Resolution::of(&outcome);
+    slot.owner.account(resolution, slot.tag);
+    publish(slot, outcome);
+    resolution
+}
+
+/// A queued task whose handle is about to sleep, seen from its lease: when the lease is revoked
+/// or the manager stops, the lease resolves it at once (rayon cannot drop a queued job), so a
+/// sleeping waiter never has to wait for a busy worker to reach the job.
+pub(crate) trait QueuedTask: Send + Sync {
+    /// Resolves the task with its owner's refusal if it has not started.
+    fn settle_if_refused(&self) -> bool;
+    /// Whether the task is still waiting to start.
+    fn is_queued(&self) -> bool;
+    /// Resolves the task as cancelled if it has not started; returns whether it did.
+    fn cancel(&self) -> bool;
+}
+
+impl<T: Send> QueuedTask for Slot<T> {
+    fn settle_if_refused(&self) -> bool {
+        self.owner.refuse().is_some_and(|refusal| resolve_unstarted(self, refusal))
+    }
+
+    fn is_queued(&self) -> bool {
+        matches!(*self.stage.lock(), Stage::Queued)
+    }
+
+    fn cancel(&self) -> bool {
+        resolve_unstarted(self, TaskError::Cancelled)
+    }
+}
+
+/// Resolves a task that has not started with `error` (cancelled or pool broken). Returns whether
+/// it did (`false` once the task is running or done).
+pub(super) fn resolve_unstarted<T>(slot: &Slot<T>, error: TaskError) -> bool {
+    // Claim the task so the pool skips it, account for it, then resolve the handle.
+    claim(slot) && {
+        finish(slot, Err(error));
+        true
+    }
+}
+
+fn publish<T>(slot: &Slot<T>, outcome: Result<T, TaskError>) {
+    let mut stage = slot.stage.lock();
+    if matches!(*stage, Stage::Queued | Stage::Running) {
+        *stage = Stage::Done(outcome);
+        slot.finished.store(true, Ordering::Release);
+        drop(stage);
+        slot.done.notify_all();
+    }
+}
+
+/// Takes a published outcome out of the stage (leaving it taken).
+pub(super) fn take<T>(stage: &mut Stage<T>) -> Result<T, TaskError> {
+    match std::mem::replace(stage, Stage::Taken) {
+        Stage::Done(outcome) => outcome,
+        _ => unreachable!("a TaskHandle's outcome is taken only once, by value"),
+    }
+}
