@@ -7,9 +7,10 @@
 //!
 //! One concept per file, imports acyclic (each line imports only lines above it, plus `error` and
 //! `util`):
-//! - `slot`: the completion slot and how it resolves (claim, finish, publish), the `TaskOwner`
-//!   and `QueuedTask` traits, `Resolution`;
-//! - `handle`: [`TaskHandle`] and its waits;
+//! - `slot`: the completion slot and how it resolves (claim, finish, publish), with its
+//!   completion notification (a waker and callbacks, fired once after publishing, no lock
+//!   held), the `TaskOwner` and `QueuedTask` traits, `Resolution`;
+//! - `handle`: [`TaskHandle`]: its waits, `on_complete`, `register_waker`, `poll_take`;
 //! - `completer`: closure tasks submitted through a lease (`task_pair`, `Completer`);
 //! - `remote`: process tasks, the parent's side (`RemoteJob`, `RemoteDone`, `remote_pair`);
 //! - `job`: grinder jobs, closures and process tasks (`job_pair`, `remote_job_pair`,
@@ -29,3 +30,6 @@ pub use handle::TaskHandle;
 pub(crate) use job::{job_pair, remote_job_pair, PendingJob};
 pub(crate) use remote::{remote_pair, RemoteDone, RemoteJob};
 pub(crate) use slot::{QueuedTask, Resolution, TaskOwner};
+
+#[cfg(test)]
+mod tests;

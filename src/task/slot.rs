@@ -2,11 +2,16 @@
 //! protocol that resolves it: claim (queued → running), finish (account, then publish), and
 //! resolving a task that never started.
 //!
+//! Completion notification lives here too, inside the same lock as the stage: a waker and a list
+//! of callbacks, both taken out when the outcome is published and fired after the lock is
+//! released. Nothing is allocated unless someone registers.
+//!
 //! This file imports no sibling: the handle, the job kinds and the process tasks build on it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::Waker;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -20,8 +25,35 @@ pub(super) enum Stage<T> {
     Taken,
 }
 
+/// What the slot's lock guards: where the task is, and who to tell when it resolves.
+pub(super) struct SlotState<T> {
+    pub(super) stage: Stage<T>,
+    notify: Notify,
+}
+
+/// Who is told when the outcome is published. Empty (no allocation) unless someone registered.
+#[derive(Default)]
+struct Notify {
+    /// Woken once at publication; a new registration replaces it.
+    waker: Option<Waker>,
+    /// Each run once at publication, in registration order.
+    callbacks: Vec<Callback>,
+    /// The owner was asked to watch this queued task (`TaskOwner::watch`): once is enough, the
+    /// owner keeps it until the task starts or the owner resolves it.
+    watched: bool,
+}
+
+/// A completion callback.
+pub(super) type Callback = Box<dyn FnOnce() + Send>;
+
+/// A registration: a callback to run, or a waker to wake, when the task resolves.
+pub(super) enum Notice<'a> {
+    Callback(Callback),
+    Waker(&'a Waker),
+}
+
 pub(crate) struct Slot<T> {
-    pub(super) stage: Mutex<Stage<T>>,
+    pub(super) state: Mutex<SlotState<T>>,
     /// Set once the outcome is published: lets `wait` spin briefly before it sleeps.
     pub(super) finished: AtomicBool,
     pub(super) done: Condvar,
@@ -108,21 +140,93 @@ pub(super) use queued_through_slot;
 
 impl<T> Slot<T> {
     pub(super) fn new(owner: Arc<dyn TaskOwner>, tag: u64) -> Slot<T> {
-        let (stage, finished, done) = (Mutex::new(Stage::Queued), AtomicBool::new(false), Condvar::new());
-        Slot { stage, finished, done, owner, tag, remote: false }
+        let state = Mutex::new(SlotState { stage: Stage::Queued, notify: Notify::default() });
+        Slot { state, finished: AtomicBool::new(false), done: Condvar::new(), owner, tag, remote: false }
     }
 
     /// A slot for a task that runs in a worker process.
     pub(super) fn remote(owner: Arc<dyn TaskOwner>, tag: u64) -> Slot<T> {
         Slot { remote: true, ..Slot::new(owner, tag) }
     }
+
+    /// Stores `notice` to fire when the outcome is published, or gives it back (`Err`) if the
+    /// outcome already is: the caller fires it. `Ok(true)` when the task is still queued and
+    /// nobody asked its owner to watch it yet: the caller must (see `SlotState::first_watch`).
+    ///
+    /// A waker that would wake the same task as the stored one is not cloned; a replaced waker
+    /// is dropped after the lock is released (its drop is user code).
+    pub(super) fn register<'a>(&self, notice: Notice<'a>) -> Result<bool, Notice<'a>> {
+        let mut state = self.state.lock();
+        if matches!(state.stage, Stage::Done(_) | Stage::Taken) {
+            return Err(notice);
+        }
+        let replaced = match notice {
+            Notice::Callback(f) => {
+                state.notify.callbacks.push(f);
+                None
+            }
+            Notice::Waker(waker) => match &state.notify.waker {
+                Some(stored) if stored.will_wake(waker) => None,
+                _ => state.notify.waker.replace(waker.clone()),
+            },
+        };
+        let watch = state.first_watch();
+        drop(state);
+        drop(replaced);
+        Ok(watch)
+    }
+}
+
+impl<T> SlotState<T> {
+    /// Whether the task is queued and its owner was never asked to watch it; marks it watched,
+    /// so the caller must now call `TaskOwner::watch` and then `settle_if_refused`.
+    pub(super) fn first_watch(&mut self) -> bool {
+        let first = matches!(self.stage, Stage::Queued) && !self.notify.watched;
+        self.notify.watched |= first;
+        first
+    }
+}
+
+impl Notice<'_> {
+    /// Fires a registration made after the outcome was published, on the calling thread.
+    pub(super) fn fire_now(self) {
+        match self {
+            Notice::Callback(f) => run_callback(f),
+            Notice::Waker(waker) => waker.wake_by_ref(),
+        }
+    }
+}
+
+impl Notify {
+    /// Fires what was registered. Called once, after the outcome is published, with no lock held.
+    fn fire(self) {
+        if let Some(waker) = self.waker {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                log::error!(target: LOG_TARGET, "a task completion waker panicked: {}", panic_message(&*p));
+            }
+        }
+        for f in self.callbacks {
+            run_callback(f);
+        }
+    }
+}
+
+/// The `log` target of completion-callback failures (a slot does not know its manager's target).
+const LOG_TARGET: &str = "leasepool";
+
+/// Runs a completion callback; a panic is logged and goes no further (the task's outcome and the
+/// other callbacks are unaffected, and the resolving thread, maybe a pool worker, carries on).
+fn run_callback(f: Callback) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+        log::error!(target: LOG_TARGET, "a task completion callback panicked: {}", panic_message(&*p));
+    }
 }
 
 /// Queued → running. `false` if someone else (a canceller, or the pool) claimed it first.
 pub(super) fn claim<T>(slot: &Slot<T>) -> bool {
-    let mut stage = slot.stage.lock();
-    if matches!(*stage, Stage::Queued) {
-        *stage = Stage::Running;
+    let mut state = slot.state.lock();
+    if matches!(state.stage, Stage::Queued) {
+        state.stage = Stage::Running;
         true
     } else {
         false
@@ -165,7 +269,7 @@ impl<T: Send> QueuedTask for Slot<T> {
     }
 
     fn is_queued(&self) -> bool {
-        matches!(*self.stage.lock(), Stage::Queued)
+        matches!(self.state.lock().stage, Stage::Queued)
     }
 
     fn cancel(&self) -> bool {
@@ -183,13 +287,21 @@ pub(super) fn resolve_unstarted<T>(slot: &Slot<T>, error: TaskError) -> bool {
     }
 }
 
+/// Stores the outcome (the first one wins), wakes blocked waiters, then fires the registered
+/// waker and callbacks on this thread with no lock held. Every resolution path ends here (value,
+/// panic, cancel, refusal by a revoked, stopped or broken owner, a worker crash, a job dropped
+/// unrun): all go through `finish`.
 fn publish<T>(slot: &Slot<T>, outcome: Result<T, TaskError>) {
-    let mut stage = slot.stage.lock();
-    if matches!(*stage, Stage::Queued | Stage::Running) {
-        *stage = Stage::Done(outcome);
+    let mut state = slot.state.lock();
+    if matches!(state.stage, Stage::Queued | Stage::Running) {
+        state.stage = Stage::Done(outcome);
         slot.finished.store(true, Ordering::Release);
-        drop(stage);
+        let notify = std::mem::take(&mut state.notify);
+        drop(state);
         slot.done.notify_all();
+        if notify.waker.is_some() || !notify.callbacks.is_empty() {
+            notify.fire();
+        }
     }
 }
 
