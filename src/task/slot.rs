@@ -4,7 +4,8 @@
 //!
 //! Completion notification lives here too, inside the same lock as the stage: a waker and a list
 //! of callbacks, both taken out when the outcome is published and fired after the lock is
-//! released. Nothing is allocated unless someone registers.
+//! released. They sit behind one pointer that stays empty unless someone registers, so a task
+//! nobody listens to costs no allocation and only a word in its slot.
 //!
 //! This file imports no sibling: the handle, the job kinds and the process tasks build on it.
 
@@ -28,19 +29,21 @@ pub(super) enum Stage<T> {
 /// What the slot's lock guards: where the task is, and who to tell when it resolves.
 pub(super) struct SlotState<T> {
     pub(super) stage: Stage<T>,
-    notify: Notify,
+    /// The owner was asked to watch this queued task (`TaskOwner::watch`): once is enough, the
+    /// owner keeps it until the task starts or the owner resolves it.
+    watched: bool,
+    /// Who to tell at publication; `None` (no allocation) until someone registers. Boxed so that
+    /// every slot pays one word for it, not the size of a waker and a list.
+    notify: Option<Box<Notify>>,
 }
 
-/// Who is told when the outcome is published. Empty (no allocation) unless someone registered.
+/// Who is told when the outcome is published.
 #[derive(Default)]
 struct Notify {
     /// Woken once at publication; a new registration replaces it.
     waker: Option<Waker>,
     /// Each run once at publication, in registration order.
     callbacks: Vec<Callback>,
-    /// The owner was asked to watch this queued task (`TaskOwner::watch`): once is enough, the
-    /// owner keeps it until the task starts or the owner resolves it.
-    watched: bool,
 }
 
 /// A completion callback.
@@ -140,7 +143,7 @@ pub(super) use queued_through_slot;
 
 impl<T> Slot<T> {
     pub(super) fn new(owner: Arc<dyn TaskOwner>, tag: u64) -> Slot<T> {
-        let state = Mutex::new(SlotState { stage: Stage::Queued, notify: Notify::default() });
+        let state = Mutex::new(SlotState { stage: Stage::Queued, watched: false, notify: None });
         Slot { state, finished: AtomicBool::new(false), done: Condvar::new(), owner, tag, remote: false }
     }
 
@@ -160,14 +163,15 @@ impl<T> Slot<T> {
         if matches!(state.stage, Stage::Done(_) | Stage::Taken) {
             return Err(notice);
         }
+        let notify = state.notify.get_or_insert_with(Box::default);
         let replaced = match notice {
             Notice::Callback(f) => {
-                state.notify.callbacks.push(f);
+                notify.callbacks.push(f);
                 None
             }
-            Notice::Waker(waker) => match &state.notify.waker {
+            Notice::Waker(waker) => match &notify.waker {
                 Some(stored) if stored.will_wake(waker) => None,
-                _ => state.notify.waker.replace(waker.clone()),
+                _ => notify.waker.replace(waker.clone()),
             },
         };
         let watch = state.first_watch();
@@ -181,8 +185,8 @@ impl<T> SlotState<T> {
     /// Whether the task is queued and its owner was never asked to watch it; marks it watched,
     /// so the caller must now call `TaskOwner::watch` and then `settle_if_refused`.
     pub(super) fn first_watch(&mut self) -> bool {
-        let first = matches!(self.stage, Stage::Queued) && !self.notify.watched;
-        self.notify.watched |= first;
+        let first = matches!(self.stage, Stage::Queued) && !self.watched;
+        self.watched |= first;
         first
     }
 }
@@ -296,10 +300,10 @@ fn publish<T>(slot: &Slot<T>, outcome: Result<T, TaskError>) {
     if matches!(state.stage, Stage::Queued | Stage::Running) {
         state.stage = Stage::Done(outcome);
         slot.finished.store(true, Ordering::Release);
-        let notify = std::mem::take(&mut state.notify);
+        let notify = state.notify.take();
         drop(state);
         slot.done.notify_all();
-        if notify.waker.is_some() || !notify.callbacks.is_empty() {
+        if let Some(notify) = notify {
             notify.fire();
         }
     }
