@@ -169,9 +169,11 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// Only the most recently registered waker is woken: registering again replaces the previous
     /// one (a waker that [`will_wake`](Waker::will_wake) the same task is kept, not cloned). If
     /// the task has already resolved, `waker` is woken at once and this returns `true`; otherwise
-    /// `false`. The wake-up happens on the thread that resolves the task, with no lock of this
-    /// library held. Like [`on_complete`](Self::on_complete), it asks the lease to resolve a
-    /// queued task at once on revocation or stop.
+    /// it returns `false` and the waker is stored, to be woken by the thread that resolves the
+    /// task, with no lock of this library held (that may be this thread, before this returns:
+    /// like [`on_complete`](Self::on_complete), registering on a queued task asks the lease to
+    /// resolve it at once on revocation or stop, and does so at once if the lease already
+    /// refuses work).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
