@@ -8,7 +8,9 @@ use std::time::Duration;
 use log::LevelFilter;
 
 use crate::backend::kind::ExecutorBackend;
-use crate::backend::process::{ProcessLoggingConfig, ProcessOptions, Task};
+use crate::backend::process::logs::ProcessLoggingConfig;
+use crate::backend::process::options::ProcessOptions;
+use crate::backend::process::registry::Task;
 use crate::error::ConfigError;
 use crate::interrupt::Interrupt;
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::backend::kind::ExecutorBackend;
-use crate::backend::WorkerExit;
+use crate::backend::process::exit::WorkerExit;
 use crate::ids::LeaseId;
 
 /// A configuration value was rejected by [`ManagerBuilder::build`](crate::ManagerBuilder::build)

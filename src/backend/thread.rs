@@ -14,7 +14,7 @@ use crossbeam::channel::{self, Receiver};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::Config;
-use crate::task::panic_message;
+use crate::util::panic_message;
 
 /// One rayon thread pool plus the handles needed to join it.
 pub(crate) struct Pool {

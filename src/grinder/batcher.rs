@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::task::panic_message;
+use crate::util::panic_message;
 
 use super::batch::run_batch;
 use super::shared::{GrinderShared, Item, Phase};

@@ -24,7 +24,6 @@ mod job;
 mod remote;
 mod slot;
 
-pub(crate) use crate::util::panic_message;
 pub(crate) use completer::task_pair;
 pub use handle::TaskHandle;
 pub(crate) use job::{job_pair, remote_job_pair, PendingJob};

@@ -20,7 +20,7 @@ use super::wire::{
     Bootstrap, Envelope, FromWorker, Outcome, ToWorker, BOOTSTRAP_FAILED, INIT_FAILED, PARENT_PID_ENV, PROTOCOL,
     WORKER_ENV,
 };
-use crate::task::panic_message;
+use crate::util::panic_message;
 
 /// Runs the worker loop and exits if this process was started as a leasepool worker; returns at
 /// once otherwise. Call it first thing in `main` of any program that uses the process backend

@@ -30,11 +30,11 @@
 //! parent side of a running pool).
 
 mod child;
-mod exit;
-mod logs;
-mod options;
+pub(crate) mod exit;
+pub(crate) mod logs;
+pub(crate) mod options;
 mod pool;
-mod registry;
+pub(crate) mod registry;
 mod spawn;
 mod spec;
 mod wire;

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::wire::Outcome;
-use crate::task::panic_message;
+use crate::util::panic_message;
 
 /// A named function that a process pool's worker can run: `fn(I) -> O`, with `I` and `O`
 /// serialized across the process boundary.
