@@ -227,3 +227,57 @@ fn renew_extends_a_live_lease_and_the_checker_honours_it() {
     assert!(exec.submit(|| ()).is_err());
     assert_eq!(m.stats().counters.leases_renewed, 2);
 }
+
+#[test]
+fn release_returns_a_drain_that_reports_waits_notifies_and_renews() {
+    assert_send_static::<leasepool::Drain>();
+    let m = started(builder(1).workers_per_pool(1).lease_grace(Duration::ZERO));
+    let lease = m.acquire(AcquireOptions::new().lease_duration(Duration::from_secs(3600))).unwrap();
+    let (gate, running) = occupy(&lease.executor());
+    let queued = lease.executor().submit(|| 7).unwrap();
+    let drain = lease.release();
+    assert_eq!((drain.state(), drain.pending(), drain.is_finished()), (LeaseState::Draining, 2, false));
+    assert!(!drain.wait_timeout(Duration::from_millis(20)), "still draining: the gate is closed");
+    // Renewing works while draining (the README promises it).
+    let hard = drain.renew(Duration::from_secs(60)).unwrap();
+    assert!(hard > Instant::now() + Duration::from_secs(3600));
+    let (told_tx, told) = crossbeam::channel::bounded(1);
+    drain.on_finished(move || told_tx.send(thread::current().id()).unwrap());
+    gate.open_one();
+    drain.wait();
+    assert!(drain.is_finished());
+    assert_eq!((drain.state(), drain.pending()), (LeaseState::Released, 0));
+    // The pool is back by the time the drain is over, and the callback ran once, off this thread.
+    assert_eq!((m.leased_count(), m.available_count()), (0, 1));
+    let teller = told.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_ne!(teller, thread::current().id());
+    assert!(told.try_recv().is_err());
+    assert_eq!((running.wait(), queued.wait()), (Ok(()), Ok(7)));
+    // Once over: renew fails, a late callback runs at once on this thread.
+    assert!(matches!(drain.renew(Duration::from_secs(1)), Err(LeaseError::Released { .. })));
+    let (late_tx, late) = crossbeam::channel::bounded(1);
+    drain.on_finished(move || late_tx.send(thread::current().id()).unwrap());
+    assert_eq!(late.try_recv().unwrap(), thread::current().id());
+}
+
+#[test]
+fn a_drain_also_ends_when_the_draining_lease_is_revoked_or_the_manager_stops() {
+    let m =
+        started(builder(1).workers_per_pool(1).lease_grace(Duration::ZERO).check_interval(Duration::from_millis(10)));
+    let lease = m.acquire(AcquireOptions::new().lease_duration(Duration::from_millis(300))).unwrap();
+    let (gate, running) = occupy(&lease.executor());
+    let drain = lease.release();
+    // Time is the subject: the draining lease reaches hard expiry and is revoked.
+    assert!(drain.wait_timeout(Duration::from_secs(30)), "revocation ends the drain");
+    assert_eq!(drain.state(), LeaseState::Revoked);
+    gate.open_one();
+    assert_eq!(running.wait(), Ok(()), "running work still finishes");
+
+    let lease = m.acquire(AcquireOptions::new().timeout(Duration::from_secs(10))).unwrap();
+    let (gate, _running) = occupy(&lease.executor());
+    let drain = lease.release();
+    m.stop();
+    assert!(drain.is_finished());
+    assert_eq!(drain.state(), LeaseState::Stopped);
+    gate.open_one();
+}
