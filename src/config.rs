@@ -14,6 +14,17 @@ use crate::backend::process::registry::Task;
 use crate::error::ConfigError;
 use crate::interrupt::Interrupt;
 
+/// The most pools a manager may own (`max_pools`): far above any real use, low enough that no
+/// count derived from it can exhaust memory or threads by itself.
+pub(crate) const MAX_POOLS_LIMIT: usize = 65_536;
+/// The most worker threads (or processes) per pool.
+pub(crate) const MAX_WORKERS_PER_POOL: usize = 1_024;
+/// The smallest worker stack accepted (`thread_stack_size`). Smaller stacks overflow on ordinary
+/// tasks (a 64 KiB local buffer aborted the process with the 25 KiB stacks that 0 gave).
+pub(crate) const MIN_STACK_SIZE: usize = 256 * 1024;
+/// The largest worker stack accepted (1 GiB).
+pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
+
 /// The default fairness bound (see `ManagerBuilder::fairness_bound`).
 const DEFAULT_FAIRNESS_BOUND: Duration = Duration::from_micros(500);
 
@@ -128,6 +139,12 @@ pub struct ManagerBuilder {
     process_logging: Option<ProcessLoggingConfig>,
     log_shorthand: LogShorthand,
     deferred: Option<ConfigError>,
+    /// Process-only setters used (for the thread backend's `ProcessOnly` error and the
+    /// `process_options` conflict check), in call order.
+    process_setters: Vec<&'static str>,
+    /// What `process_options(..)` gave; the individual setters' values (in `process`) are merged
+    /// onto it at build time, so the order of calls never loses a setting.
+    process_base: Option<ProcessOptions>,
 }
 
 impl Default for ManagerBuilder {
@@ -150,6 +167,8 @@ impl Default for ManagerBuilder {
             process_logging: None,
             log_shorthand: LogShorthand::default(),
             deferred: None,
+            process_setters: Vec::new(),
+            process_base: None,
         }
     }
 }
@@ -166,7 +185,7 @@ impl ManagerBuilder {
         self
     }
 
-    /// The hard cap on pools owned at once: idle, leased and draining (required, > 0).
+    /// The hard cap on pools owned at once: idle, leased and draining (required, 1 to 65 536).
     pub fn max_pools(mut self, n: usize) -> Self {
         self.max_pools = Some(n);
         self
@@ -237,14 +256,16 @@ impl ManagerBuilder {
         self
     }
 
-    /// Worker threads per pool (default 4, > 0).
+    /// Worker threads (or processes) per pool (default 4, 1 to 1 024; more is an
+    /// [`ConfigError::OutOfRange`]: each worker is an OS thread or process).
     pub fn workers_per_pool(mut self, n: usize) -> Self {
         self.workers_per_pool = n;
         self
     }
 
     /// Prefix of thread names: workers are `{prefix}-{seq}_{i}`, the checker
-    /// `{prefix}-checker` (default `"leasepool"`).
+    /// `{prefix}-checker`, builders `{prefix}-builder` (default `"leasepool"`; a NUL byte is an
+    /// [`ConfigError::InvalidName`]).
     pub fn name_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.name_prefix = prefix.into();
         self
@@ -262,7 +283,8 @@ impl ManagerBuilder {
         self
     }
 
-    /// Stack size of each worker thread, in bytes.
+    /// Stack size of each worker thread, in bytes: 256 KiB to 1 GiB (outside that, `build`
+    /// fails with [`ConfigError::OutOfRange`]; smaller stacks overflow on ordinary tasks).
     pub fn thread_stack_size(mut self, bytes: usize) -> Self {
         self.thread.stack_size = Some(bytes);
         self
@@ -274,27 +296,34 @@ impl ManagerBuilder {
         self
     }
 
-    /// All process-pool options at once (process backend).
+    /// All process-pool options at once (process backend). The individual process setters
+    /// (`max_tasks_per_worker`, `worker_env`, `worker_cwd`, `worker_initializer`) are merged onto
+    /// it whatever the order of the calls: environment variables add up, and a field given both
+    /// here and through its setter is a [`ConfigError::Conflicting`] naming it. A second call
+    /// replaces the first.
     pub fn process_options(mut self, options: ProcessOptions) -> Self {
-        self.process = options;
+        self.process_base = Some(options);
         self
     }
 
     /// Replace each worker process after it ran `n` tasks (process backend; > 0).
     pub fn max_tasks_per_worker(mut self, n: usize) -> Self {
         self.process.max_tasks_per_worker = Some(n);
+        self.process_setters.push("max_tasks_per_worker");
         self
     }
 
     /// An environment variable for every worker process (process backend).
     pub fn worker_env(mut self, key: impl Into<std::ffi::OsString>, value: impl Into<std::ffi::OsString>) -> Self {
         self.process.env.push((key.into(), value.into()));
+        self.process_setters.push("worker_env");
         self
     }
 
     /// The working directory of worker processes (process backend).
     pub fn worker_cwd(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.process.cwd = Some(dir.into());
+        self.process_setters.push("worker_cwd");
         self
     }
 
@@ -305,6 +334,7 @@ impl ManagerBuilder {
         task: &'static Task<A, Result<(), String>>,
         args: &A,
     ) -> Self {
+        self.process_setters.push("worker_initializer");
         match std::mem::take(&mut self.process).initializer(task, args) {
             Ok(options) => self.process = options,
             Err(e) => self.deferred = Some(e),
@@ -354,7 +384,7 @@ impl ManagerBuilder {
         let positive_durations = [
             ("default_lease", self.default_lease),
             ("check_interval", self.check_interval),
-            ("start_timeout", self.thread.start_timeout),
+            ("start_timeout (thread backend)", self.thread.start_timeout),
         ];
         for (field, n) in positive_counts {
             if n == 0 {
@@ -370,6 +400,43 @@ impl ManagerBuilder {
         if !probe.deadline_fits(std::time::Instant::now()) {
             return Err(ConfigError::TooLarge { field: "default_lease + lease_grace" });
         }
+        let counts = [
+            ("max_pools", max_pools, 1, MAX_POOLS_LIMIT, "a manager owns at most this many pools"),
+            ("min_pools", self.min_pools, 1, MAX_POOLS_LIMIT, "a manager owns at most this many pools"),
+            (
+                "workers_per_pool",
+                self.workers_per_pool,
+                1,
+                MAX_WORKERS_PER_POOL,
+                "each worker is an OS thread or process",
+            ),
+        ];
+        for (field, value, min, max, why) in counts {
+            if value > max {
+                return Err(out_of_range(field, value, min, max, why));
+            }
+        }
+        if let Some(size) = self.thread.stack_size {
+            if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&size) {
+                let why = "bytes per worker stack; smaller stacks overflow on ordinary tasks";
+                return Err(out_of_range("thread_stack_size", size, MIN_STACK_SIZE, MAX_STACK_SIZE, why));
+            }
+        }
+        if self.name_prefix.contains('\0') {
+            let why = "thread names cannot contain a NUL byte";
+            return Err(ConfigError::InvalidName { field: "name_prefix", value: self.name_prefix, why });
+        }
+        let process = self.process_base.as_ref().unwrap_or(&self.process);
+        let deadlines = [
+            ("start_timeout (thread backend)", self.thread.start_timeout),
+            ("start_timeout (process backend)", process.start_timeout),
+            ("terminate_grace (process backend)", process.terminate_grace),
+        ];
+        for (field, d) in deadlines {
+            if !fits_deadline(d) {
+                return Err(ConfigError::TooLarge { field });
+            }
+        }
         if self.min_pools > max_pools {
             return Err(ConfigError::MinAboveMax { min_pools: self.min_pools, max_pools });
         }
@@ -377,7 +444,21 @@ impl ManagerBuilder {
         if let Some(e) = self.deferred {
             return Err(e);
         }
-        self.process.validate()?;
+        if self.backend != ExecutorBackend::Process {
+            let option = if self.process_base.is_some() {
+                Some("process_options")
+            } else {
+                self.process_setters.first().copied()
+            };
+            if let Some(option) = option {
+                return Err(ConfigError::ProcessOnly { option, backend: self.backend });
+            }
+        }
+        let process = match self.process_base {
+            Some(base) => merge_process_options(base, self.process)?,
+            None => self.process,
+        };
+        process.validate()?;
         let process_logging = match (self.process_logging, self.log_shorthand) {
             (Some(_), shorthand) if shorthand.is_set() => {
                 return Err(ConfigError::Conflicting(
@@ -411,7 +492,7 @@ impl ManagerBuilder {
             name_prefix: self.name_prefix,
             log_target: self.log_target,
             thread: self.thread,
-            process: self.process,
+            process,
             process_logging,
         })
     }
@@ -481,6 +562,42 @@ impl AcquireOptions {
     }
 }
 
+/// `base` (from `process_options`) with the individual setters' values on top.
+fn merge_process_options(base: ProcessOptions, set: ProcessOptions) -> Result<ProcessOptions, ConfigError> {
+    fn one<T>(base: Option<T>, set: Option<T>, what: &'static str) -> Result<Option<T>, ConfigError> {
+        match (base, set) {
+            (Some(_), Some(_)) => Err(ConfigError::Conflicting(what)),
+            (base, set) => Ok(set.or(base)),
+        }
+    }
+    let mut merged = base;
+    merged.env.extend(set.env);
+    merged.cwd =
+        one(merged.cwd, set.cwd, "the worker directory is given both in process_options(..) and by worker_cwd(..)")?;
+    merged.max_tasks_per_worker = one(
+        merged.max_tasks_per_worker,
+        set.max_tasks_per_worker,
+        "max_tasks_per_worker is given both in process_options(..) and by max_tasks_per_worker(..)",
+    )?;
+    merged.initializer = one(
+        merged.initializer,
+        set.initializer,
+        "the worker initializer is given both in process_options(..) and by worker_initializer(..)",
+    )?;
+    Ok(merged)
+}
+
+fn out_of_range(field: &'static str, value: usize, min: usize, max: usize, why: &'static str) -> ConfigError {
+    let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    ConfigError::OutOfRange { field, value: wide(value), min: wide(min), max: wide(max), why }
+}
+
+/// Whether a deadline `d` from now (with a century to spare) is representable.
+fn fits_deadline(d: Duration) -> bool {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    std::time::Instant::now().checked_add(d).and_then(|t| t.checked_add(CENTURY)).is_some()
+}
+
 /// `Ok` when this build can run `backend`, else the typed reason.
 fn check_supported(backend: ExecutorBackend) -> Result<(), ConfigError> {
     let reason = match backend {
@@ -500,5 +617,25 @@ impl FromStr for ExecutorBackend {
             .into_iter()
             .find(|b| b.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| ConfigError::UnknownBackend { name: s.to_owned() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_setters_merge_onto_process_options_in_either_order() {
+        let base = || ProcessOptions::default().terminate_grace(Duration::from_millis(100)).env("A", "1");
+        let p = || ManagerBuilder::new().max_pools(1).backend(ExecutorBackend::Process);
+        let before = p().worker_env("B", "2").max_tasks_per_worker(5).process_options(base()).validate().unwrap();
+        let after = p().process_options(base()).worker_env("B", "2").max_tasks_per_worker(5).validate().unwrap();
+        for config in [before, after] {
+            let env: Vec<_> =
+                config.process.env.iter().map(|(k, v)| (k.to_str().unwrap(), v.to_str().unwrap())).collect();
+            assert_eq!(env, vec![("A", "1"), ("B", "2")]);
+            assert_eq!(config.process.max_tasks_per_worker, Some(5));
+            assert_eq!(config.process.terminate_grace, Duration::from_millis(100));
+        }
     }
 }

@@ -33,6 +33,31 @@ pub enum ConfigError {
         /// The builder field (or sum of fields) that was too large.
         field: &'static str,
     },
+    /// A count outside the range this crate supports (each limit is documented on its builder
+    /// method).
+    #[error("{field} = {value} is out of range: it must be between {min} and {max} ({why})")]
+    OutOfRange {
+        /// The builder field.
+        field: &'static str,
+        /// The value given.
+        value: u64,
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+        /// Why the limit exists.
+        why: &'static str,
+    },
+    /// A name that cannot be used as given.
+    #[error("{field} {value:?} cannot be used: {why}")]
+    InvalidName {
+        /// The builder field.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// `min_pools` exceeded `max_pools`.
     #[error("min_pools cannot be greater than max_pools (min_pools = {min_pools}, max_pools = {max_pools})")]
     MinAboveMax {

@@ -159,7 +159,7 @@ impl ProcessOptions {
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.start_timeout.is_zero() {
-            return Err(ConfigError::MustBePositive { field: "start_timeout" });
+            return Err(ConfigError::MustBePositive { field: "start_timeout (process backend)" });
         }
         if self.max_tasks_per_worker == Some(0) {
             return Err(ConfigError::MustBePositive { field: "max_tasks_per_worker" });

@@ -1,0 +1,150 @@
+//! Issue 9: hostile input and faults. Each case once hung, aborted the host process, reported
+//! something false or returned a wrong value; each is kept here as a test. Anything that runs
+//! threads does so under a watchdog, so a regression fails instead of hanging CI.
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use leasepool::{AcquireOptions, ConfigError, ExecutorBackend, LeasedExecutorManager, ProcessOptions};
+
+fn b() -> leasepool::ManagerBuilder {
+    LeasedExecutorManager::builder().max_pools(2)
+}
+
+// --- 5. Durations too large to be deadlines are rejected at build time (they panicked with
+// "overflow when adding duration to instant" in start, stop or drop). ---
+
+#[test]
+fn huge_start_timeouts_and_terminate_grace_are_config_errors() {
+    let thread =
+        b().thread_options(leasepool::ThreadPoolOptions { start_timeout: Duration::MAX, ..Default::default() });
+    assert_eq!(thread.build().unwrap_err(), ConfigError::TooLarge { field: "start_timeout (thread backend)" });
+    let process = |o: ProcessOptions| b().backend(ExecutorBackend::Process).process_options(o).build().unwrap_err();
+    assert_eq!(
+        process(ProcessOptions::default().start_timeout(Duration::MAX)),
+        ConfigError::TooLarge { field: "start_timeout (process backend)" }
+    );
+    assert_eq!(
+        process(ProcessOptions::default().terminate_grace(Duration::MAX)),
+        ConfigError::TooLarge { field: "terminate_grace (process backend)" }
+    );
+    let zero = process(ProcessOptions::default().start_timeout(Duration::ZERO));
+    assert_eq!(zero, ConfigError::MustBePositive { field: "start_timeout (process backend)" });
+    assert!(zero.to_string().contains("process backend"), "{zero}");
+}
+
+// --- 6. Huge counts: nothing allocates in proportion to a count that is not real work. ---
+
+#[test]
+fn huge_pool_counts_are_out_of_range_not_an_abort() {
+    for n in [usize::MAX, 1 << 40, 65_537] {
+        let err = LeasedExecutorManager::builder().max_pools(n).min_pools(n).build().unwrap_err();
+        assert!(matches!(err, ConfigError::OutOfRange { field: "max_pools", max: 65_536, .. }), "{err:?}");
+        assert!(err.to_string().contains("65536"), "{err}");
+    }
+    let err = b().min_pools(1 << 40).build().unwrap_err();
+    assert!(matches!(err, ConfigError::OutOfRange { field: "min_pools", .. }), "{err:?}");
+}
+
+#[test]
+fn a_size_provider_returning_usize_max_is_clamped_to_max_pools() {
+    let watchdog = Watchdog::start("huge size provider", Duration::from_secs(60));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let m = started(builder(3).check_interval(Duration::from_millis(20)).size_provider(move || {
+        c.fetch_add(1, SeqCst);
+        usize::MAX
+    }));
+    wait_for("growth to max_pools", || m.total_count() == 3);
+    let s = m.stats();
+    assert_eq!((s.desired, s.creating, s.total), (3, 0, 3), "{s}");
+    assert_eq!(m.desired_executor_count(), 3);
+    let lease = m.acquire(AcquireOptions::new().timeout(Duration::from_secs(10))).unwrap();
+    assert_eq!(lease.run(|| 1 + 1), Ok(2));
+    drop(lease);
+    m.stop();
+    watchdog.finish();
+}
+
+// --- 7. Stacks too small to run ordinary tasks. ---
+
+#[test]
+fn tiny_stacks_are_rejected_and_the_minimum_runs_a_64_kib_local() {
+    for bytes in [0, 25 * 1024, 255 * 1024] {
+        let err = b().thread_stack_size(bytes).build().unwrap_err();
+        assert!(matches!(err, ConfigError::OutOfRange { field: "thread_stack_size", min: 262_144, .. }), "{err:?}");
+        assert!(err.to_string().contains("overflow"), "the error says why: {err}");
+    }
+    let watchdog = Watchdog::start("minimum stack", Duration::from_secs(60));
+    let m = started(builder(1).thread_stack_size(256 * 1024));
+    let lease = m.acquire(AcquireOptions::new()).unwrap();
+    let sum = lease.run(|| {
+        let buf = std::hint::black_box([1u8; 64 * 1024]);
+        buf.iter().map(|&b| u64::from(b)).sum::<u64>()
+    });
+    assert_eq!(sum, Ok(64 * 1024));
+    drop(lease);
+    m.stop();
+    watchdog.finish();
+}
+
+// --- 8. Absurd worker counts. ---
+
+#[test]
+fn absurd_worker_counts_are_out_of_range() {
+    let err = b().workers_per_pool(100_000).build().unwrap_err();
+    assert!(matches!(err, ConfigError::OutOfRange { field: "workers_per_pool", max: 1024, .. }), "{err:?}");
+    assert!(b().workers_per_pool(1024).build().is_ok());
+}
+
+// --- 9. A NUL byte in the thread-name prefix (it panicked in start). ---
+
+#[test]
+fn a_nul_in_the_name_prefix_is_a_config_error() {
+    let err = b().name_prefix("pool\0x").build().unwrap_err();
+    assert!(matches!(err, ConfigError::InvalidName { field: "name_prefix", .. }), "{err:?}");
+    assert!(err.to_string().contains("NUL"), "{err}");
+}
+
+// --- 13. Process-only options on the thread backend are refused, consistently. ---
+
+#[test]
+fn process_only_options_on_the_thread_backend_are_refused() {
+    let cases: Vec<(leasepool::ManagerBuilder, &str)> = vec![
+        (b().worker_env("K", "V"), "worker_env"),
+        (b().worker_cwd("/tmp"), "worker_cwd"),
+        (b().max_tasks_per_worker(3), "max_tasks_per_worker"),
+        (b().process_options(ProcessOptions::default()), "process_options"),
+    ];
+    for (builder, option) in cases {
+        let err = builder.build().unwrap_err();
+        assert_eq!(err, ConfigError::ProcessOnly { option, backend: ExecutorBackend::Thread });
+    }
+}
+
+// --- 16. `process_options(..)` never silently drops earlier (or later) individual settings. ---
+
+#[test]
+fn process_options_and_individual_setters_merge_in_either_order() {
+    let p = || b().backend(ExecutorBackend::Process);
+    let base = || ProcessOptions::default().terminate_grace(Duration::from_millis(100)).env("A", "1");
+    // Either order gives the same merged options: nothing is lost.
+    let before = p().worker_env("B", "2").max_tasks_per_worker(5).process_options(base()).build();
+    let after = p().process_options(base()).worker_env("B", "2").max_tasks_per_worker(5).build();
+    assert!(before.is_ok() && after.is_ok(), "{before:?} {after:?}");
+    // The same field given both ways is a conflict that names it, in either order.
+    let twice = [
+        p().worker_cwd("/").process_options(ProcessOptions::default().cwd("/tmp")).build().unwrap_err(),
+        p().process_options(ProcessOptions::default().max_tasks_per_worker(2))
+            .max_tasks_per_worker(3)
+            .build()
+            .unwrap_err(),
+    ];
+    for err in twice {
+        assert!(matches!(err, ConfigError::Conflicting(_)), "{err:?}");
+        assert!(err.to_string().contains("process_options"), "{err}");
+    }
+}
