@@ -9,13 +9,12 @@
 //! release or revocation, `notify_scale_changed`, `stop`). Nothing a user supplies can end the
 //! checker.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::manager::shared::Shared;
 use crate::state::Phase;
-use crate::util::panic_message;
+use crate::util::catch_panic;
 
 const RESTART_PAUSE: Duration = Duration::from_secs(5);
 
@@ -24,10 +23,10 @@ const RESTART_PAUSE: Duration = Duration::from_secs(5);
 /// enforcement never silently stops.
 pub(crate) fn run(shared: Arc<Shared>, epoch: u64) {
     loop {
-        match catch_unwind(AssertUnwindSafe(|| passes(&shared, epoch))) {
+        match catch_panic(|| passes(&shared, epoch)) {
             Ok(()) => return,
-            Err(p) => {
-                log::error!(target: &shared.config.log_target, "checker crashed, restarting: {}", panic_message(&*p));
+            Err(message) => {
+                log::error!(target: &shared.config.log_target, "checker crashed, restarting: {message}");
                 if !current(&shared, epoch) {
                     return;
                 }

@@ -148,3 +148,51 @@ fn process_options_and_individual_setters_merge_in_either_order() {
         assert!(err.to_string().contains("process_options"), "{err}");
     }
 }
+
+// --- 3. A panic payload whose own `Drop` panics (the handle never resolved and the pool was
+// lost to everyone). ---
+
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("the payload's destructor panicked");
+    }
+}
+
+#[test]
+fn a_panic_payload_whose_drop_panics_still_resolves_and_the_pool_survives() {
+    let watchdog = Watchdog::start("bomb payload", Duration::from_secs(60));
+    let m = started(builder(1).workers_per_pool(1));
+    let lease = m.acquire(AcquireOptions::new()).unwrap();
+    let bomb = lease.executor().submit(|| std::panic::panic_any(Bomb)).unwrap();
+    let after = lease.executor().submit(|| 5).unwrap();
+    let drain = lease.release();
+    match bomb.wait() {
+        Err(leasepool::TaskError::Panicked { message }) => {
+            assert!(message.contains("destructor panicked"), "{message}")
+        }
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+    assert_eq!(after.wait(), Ok(5), "the worker survived");
+    assert!(drain.wait_timeout(Duration::from_secs(10)), "the lease finished draining");
+    // The pool went back and serves the next lease.
+    let next = m.acquire(AcquireOptions::new().timeout(Duration::from_secs(10))).unwrap();
+    assert_eq!(next.run(|| 6), Ok(6));
+    let s = m.stats();
+    assert_eq!((s.tasks.panicked, s.tasks.completed), (1, 2));
+    drop(next);
+    m.stop();
+    watchdog.finish();
+}
+
+// --- 14. Non-string panic payloads are shown for what they are. ---
+
+#[test]
+fn error_panic_payloads_are_rendered_by_their_display() {
+    let m = started(builder(1));
+    let lease = m.acquire(AcquireOptions::new()).unwrap();
+    let err: Box<dyn std::error::Error + Send + Sync> = "config file unreadable".into();
+    let outcome = lease.run(move || std::panic::panic_any(err));
+    assert_eq!(outcome, Err(leasepool::TaskError::Panicked { message: "config file unreadable".into() }));
+}

@@ -5,7 +5,6 @@
 //! graceful stop wait (with a deadline) for every pool thread. Rayon also cannot drop queued jobs;
 //! jobs submitted through a lease check their lease before running instead (see `lease.rs`).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -14,7 +13,7 @@ use crossbeam::channel::{self, Receiver};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::Config;
-use crate::util::panic_message;
+use crate::util::{catch_panic, panic_text};
 
 /// One rayon thread pool plus the handles needed to join it.
 pub(crate) struct Pool {
@@ -59,8 +58,8 @@ impl Pool {
             })
             .start_handler(move |i| {
                 if let Some(hook) = &hook {
-                    let outcome = catch_unwind(AssertUnwindSafe(|| hook(i)))
-                        .map_err(|p| format!("worker start hook panicked on worker {i}: {}", panic_message(&*p)));
+                    let outcome = catch_panic(|| hook(i))
+                        .map_err(|message| format!("worker start hook panicked on worker {i}: {message}"));
                     let _ = started_tx.send(outcome);
                 }
             })
@@ -69,7 +68,7 @@ impl Pool {
             })
             // Jobs catch their own panics; this is the last resort that keeps rayon from aborting.
             .panic_handler(move |p| {
-                log::error!(target: &log_target, "a pool job panicked outside its guard: {}", panic_message(&*p));
+                log::error!(target: &log_target, "a pool job panicked outside its guard: {}", panic_text(p));
             });
         let rayon = builder.build().map_err(|e| format!("could not spawn pool threads: {e}"))?;
         let pool = Pool {

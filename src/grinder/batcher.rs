@@ -2,12 +2,11 @@
 //! pending job as one batch and runs it — inline, or on a runner thread of its own when more than
 //! one batch may run at once.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::util::panic_message;
+use crate::util::catch_panic;
 
 use super::batch::run_batch;
 use super::shared::{GrinderShared, Item, Phase};
@@ -17,11 +16,11 @@ use super::source::LeaseSource;
 /// than one may run at once). A panic here is a bug; it is logged, pending jobs are cancelled and
 /// further intake fails fast until `stop`.
 pub(super) fn batching_thread<S: LeaseSource>(shared: Arc<GrinderShared<S>>) {
-    let outcome = catch_unwind(AssertUnwindSafe(|| batching_loop(&shared)));
+    let outcome = catch_panic(|| batching_loop(&shared));
     shared.state.lock().batcher_alive = false;
     shared.wake.notify_all();
     if let Err(p) = outcome {
-        log::error!(target: &shared.config.log_target, "grinder loop crashed: {}", panic_message(&*p));
+        log::error!(target: &shared.config.log_target, "grinder loop crashed: {}", p);
         shared.cancel_pending(|phase| {
             if *phase == Phase::Running {
                 *phase = Phase::Crashed;

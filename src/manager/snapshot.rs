@@ -1,12 +1,11 @@
 //! Reading the manager without changing it: the size signal (sampled outside the lock) and the
 //! stats snapshot.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::state::Phase;
 use crate::stats::{LeaseStats, ManagerStats, PoolStats};
-use crate::util::panic_message;
+use crate::util::catch_panic;
 
 use super::shared::Shared;
 
@@ -14,10 +13,10 @@ impl Shared {
     /// Units from the size provider; a panic counts as 0 and is logged.
     pub(crate) fn units(&self) -> usize {
         let Some(provider) = &self.config.size_provider else { return 0 };
-        match catch_unwind(AssertUnwindSafe(|| provider())) {
+        match catch_panic(|| provider()) {
             Ok(units) => units,
-            Err(p) => {
-                log::debug!(target: self.log_target(), "size_provider panicked, counting 0 units: {}", panic_message(&*p));
+            Err(message) => {
+                log::debug!(target: self.log_target(), "size_provider panicked, counting 0 units: {message}");
                 0
             }
         }

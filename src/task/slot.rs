@@ -9,7 +9,6 @@
 //!
 //! This file imports no sibling: the handle, the job kinds and the process tasks build on it.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Waker;
@@ -17,7 +16,7 @@ use std::task::Waker;
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::TaskError;
-use crate::util::panic_message;
+use crate::util::catch_panic;
 
 pub(super) enum Stage<T> {
     Queued,
@@ -205,8 +204,8 @@ impl Notify {
     /// Fires what was registered. Called once, after the outcome is published, with no lock held.
     fn fire(self) {
         if let Some(waker) = self.waker {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-                log::error!(target: LOG_TARGET, "a task completion waker panicked: {}", panic_message(&*p));
+            if let Err(message) = catch_panic(|| waker.wake()) {
+                log::error!(target: LOG_TARGET, "a task completion waker panicked: {message}");
             }
         }
         for f in self.callbacks {
@@ -221,8 +220,8 @@ const LOG_TARGET: &str = "leasepool";
 /// Runs a completion callback; a panic is logged and goes no further (the task's outcome and the
 /// other callbacks are unaffected, and the resolving thread, maybe a pool worker, carries on).
 fn run_callback(f: Callback) {
-    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-        log::error!(target: LOG_TARGET, "a task completion callback panicked: {}", panic_message(&*p));
+    if let Err(message) = catch_panic(f) {
+        log::error!(target: LOG_TARGET, "a task completion callback panicked: {message}");
     }
 }
 
@@ -242,7 +241,7 @@ pub(super) fn claim<T>(slot: &Slot<T>) -> bool {
 pub(super) fn run_claimed<T>(slot: &Slot<T>, f: impl FnOnce() -> T) -> Resolution {
     let outcome = match slot.owner.refuse() {
         Some(refusal) => Err(refusal),
-        None => catch_unwind(AssertUnwindSafe(f)).map_err(|p| TaskError::Panicked { message: panic_message(&*p) }),
+        None => catch_panic(f).map_err(|message| TaskError::Panicked { message }),
     };
     finish(slot, outcome)
 }

@@ -8,7 +8,6 @@
 //! when the parent dies, and on every platform it exits when its request channel disconnects.
 
 use std::io::Read;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
@@ -20,7 +19,7 @@ use super::wire::{
     Bootstrap, Envelope, FromWorker, Outcome, ToWorker, BOOTSTRAP_FAILED, INIT_FAILED, PARENT_PID_ENV, PROTOCOL,
     WORKER_ENV,
 };
-use crate::util::panic_message;
+use crate::util::{catch_panic, panic_message};
 
 /// Runs the worker loop and exits if this process was started as a leasepool worker; returns at
 /// once otherwise. Call it first thing in `main` of any program that uses the process backend
@@ -128,8 +127,7 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
 /// Runs the registered initializer `name`: it must be a task whose output is
 /// `Result<(), String>`.
 fn initialize(registry: &TaskRegistry, name: &str, args: &[u8]) -> Result<(), String> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| registry.run(name, args)))
-        .unwrap_or_else(|p| Outcome::Panicked(panic_message(&*p)));
+    let outcome = catch_panic(|| registry.run(name, args)).unwrap_or_else(Outcome::Panicked);
     match outcome {
         Outcome::Value(bytes) => match decode::<Result<(), String>>(&bytes) {
             Ok(result) => result.map_err(|e| format!("initializer {name:?} failed: {e}")),

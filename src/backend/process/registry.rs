@@ -7,13 +7,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::wire::Outcome;
-use crate::util::panic_message;
+use crate::util::catch_panic;
 
 /// A named function that a process pool's worker can run: `fn(I) -> O`, with `I` and `O`
 /// serialized across the process boundary.
@@ -147,12 +146,12 @@ fn invoke<I: DeserializeOwned, O: Serialize>(f: fn(I) -> O, bytes: &[u8]) -> Out
         Ok(input) => input,
         Err(e) => return Outcome::InvalidInput(e),
     };
-    match catch_unwind(AssertUnwindSafe(|| f(input))) {
+    match catch_panic(|| f(input)) {
         Ok(output) => match postcard::to_stdvec(&output) {
             Ok(bytes) => Outcome::Value(bytes),
             Err(e) => Outcome::InvalidOutput(e.to_string()),
         },
-        Err(p) => Outcome::Panicked(panic_message(&*p)),
+        Err(message) => Outcome::Panicked(message),
     }
 }
 
