@@ -13,6 +13,7 @@ use crate::backend::process::options::ProcessOptions;
 use crate::backend::process::registry::Task;
 use crate::error::ConfigError;
 use crate::interrupt::Interrupt;
+use crate::sizer::SizeProvider;
 
 /// The most pools a manager may own (`max_pools`): far above any real use, low enough that no
 /// count derived from it can exhaust memory or threads by itself.
@@ -27,10 +28,6 @@ pub(crate) const MAX_STACK_SIZE: usize = 1 << 30;
 
 /// The default fairness bound (see `ManagerBuilder::fairness_bound`).
 const DEFAULT_FAIRNESS_BOUND: Duration = Duration::from_micros(500);
-
-/// A size signal: the number of "units" of load right now. See
-/// [`ManagerBuilder::size_provider`].
-pub type SizeProvider = Arc<dyn Fn() -> usize + Send + Sync>;
 
 /// A hook run once on every pool worker thread as it starts, with the worker's index.
 pub type StartHook = Arc<dyn Fn(usize) + Send + Sync>;
@@ -206,8 +203,12 @@ impl ManagerBuilder {
     /// The load signal for adaptive sizing:
     /// `desired = min(max_pools, max(min_pools, ceil(units / units_per_pool)))`.
     ///
-    /// It is called from the checker thread (and by [`desired_executor_count`] and [`stats`]),
-    /// never while the manager's lock is held. A panic counts as 0 units and is logged.
+    /// It is called on its own sampler thread (`{prefix}-sizer`), at every checker pass and for
+    /// [`desired_executor_count`] and [`stats`], never while the manager's lock is held. A panic
+    /// counts as 0 units and is logged. A provider that blocks or loops does not stall anything:
+    /// callers wait at most 250 ms for a sample, then use the last value it returned; expiry is
+    /// enforced meanwhile; `stop` abandons (does not join) a sampler stuck in it, logs a warning,
+    /// and `stop_graceful` then returns `false`.
     ///
     /// [`desired_executor_count`]: crate::LeasedExecutorManager::desired_executor_count
     /// [`stats`]: crate::LeasedExecutorManager::stats

@@ -65,6 +65,7 @@ mod ids;
 mod interrupt;
 mod lease;
 mod manager;
+mod sizer;
 mod state;
 mod stats;
 mod sync;
@@ -76,7 +77,7 @@ pub use backend::process::{
     run_if_worker, InitializerCall, ProcessLoggingConfig, ProcessOptions, Task, TaskRegistry, WorkerProgram,
 };
 pub use backend::{ExecutorBackend, WorkerExit};
-pub use config::{AcquireOptions, ManagerBuilder, SizeProvider, StartHook, ThreadPoolOptions};
+pub use config::{AcquireOptions, ManagerBuilder, StartHook, ThreadPoolOptions};
 pub use error::{AcquireError, ConfigError, GrinderError, LeaseError, StartError, TaskError};
 pub use grinder::{
     BatchJob, BatchLease, GrinderBuilder, GrinderCounters, GrinderStats, LeaseSource, StopMode, WorkGrinder,
@@ -85,6 +86,7 @@ pub use ids::LeaseId;
 pub use interrupt::Interrupt;
 pub use lease::{Drain, ExecutorLease, LeasedExecutor};
 pub use manager::LeasedExecutorManager;
+pub use sizer::SizeProvider;
 pub use stats::{LeaseCounters, LeaseState, LeaseStats, ManagerStats, PoolStats, TaskCountersSnapshot};
 pub use task::TaskHandle;
 

@@ -196,3 +196,88 @@ fn error_panic_payloads_are_rendered_by_their_display() {
     let outcome = lease.run(move || std::panic::panic_any(err));
     assert_eq!(outcome, Err(leasepool::TaskError::Panicked { message: "config file unreadable".into() }));
 }
+
+// --- 2. `stop_graceful(timeout)` is bounded by its own timeout and never waits for itself. ---
+
+#[test]
+fn stop_graceful_from_inside_a_task_does_not_wait_for_itself() {
+    let watchdog = Watchdog::start("stop_graceful from a task", Duration::from_secs(60));
+    for timeout in [Duration::from_secs(5), Duration::MAX] {
+        let m = started(builder(1).workers_per_pool(2));
+        let lease = m.acquire(AcquireOptions::new()).unwrap();
+        let inner = m.clone();
+        let (joined, took) = lease
+            .run(move || {
+                let t = std::time::Instant::now();
+                let joined = inner.stop_graceful(timeout);
+                (joined, t.elapsed())
+            })
+            .unwrap();
+        assert!(!joined, "the calling thread itself cannot have been joined");
+        assert!(took < Duration::from_secs(2), "stop_graceful({timeout:?}) from a task took {took:?}");
+        assert!(!m.is_running());
+    }
+    watchdog.finish();
+}
+
+#[test]
+fn a_second_stop_graceful_is_bounded_by_its_own_timeout() {
+    let watchdog = Watchdog::start("concurrent stop_graceful", Duration::from_secs(60));
+    let m = started(builder(1).workers_per_pool(1));
+    let lease = m.acquire(AcquireOptions::new()).unwrap();
+    let (gate, _running) = occupy(&lease.executor());
+    // The first caller waits (up to 20 s) for the blocked task; the second must give up after
+    // its own 300 ms, not wait behind the first.
+    let first = {
+        let m = m.clone();
+        std::thread::spawn(move || m.stop_graceful(Duration::from_secs(20)))
+    };
+    wait_for("the first stop", || !m.is_running());
+    let t = std::time::Instant::now();
+    let second = m.stop_graceful(Duration::from_millis(300));
+    let took = t.elapsed();
+    assert!(!second, "the blocked task's thread was not joined");
+    // Generous: a loaded 2-core machine; the bug waited for the first caller (20 s here).
+    assert!(took < Duration::from_secs(5), "the second stop_graceful took {took:?}");
+    gate.open_one();
+    assert!(first.join().unwrap(), "the first caller joins everything once the task ends");
+    watchdog.finish();
+}
+
+// --- 1. A size provider that blocks: expiry is still enforced, stats and stop do not hang. ---
+
+#[test]
+fn a_blocking_size_provider_never_stalls_expiry_stats_or_stop() {
+    let watchdog = Watchdog::start("blocking size provider", Duration::from_secs(60));
+    let (release_tx, release_rx) = crossbeam::channel::bounded::<()>(0);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let m = started(builder(2).lease_grace(Duration::ZERO).check_interval(Duration::from_millis(20)).size_provider(
+        move || {
+            if c.fetch_add(1, SeqCst) == 0 {
+                return 10; // the first sample returns; every later one blocks
+            }
+            let _ = release_rx.recv(); // until the test ends
+            10
+        },
+    ));
+    let lease = m.acquire(AcquireOptions::new().lease_duration(Duration::from_millis(200))).unwrap();
+    wait_for("the provider to block", || calls.load(SeqCst) >= 2);
+    // Hard expiry is enforced while the provider is stuck (time is the subject: a 200 ms lease,
+    // up to 10 s to see it revoked).
+    wait_for("revocation", || m.stats().counters.leases_revoked == 1);
+    assert_eq!(lease.state(), leasepool::LeaseState::Revoked);
+    // stats() and desired_executor_count() answer from the last value the provider returned.
+    let t = std::time::Instant::now();
+    assert_eq!(m.desired_executor_count(), 1);
+    assert_eq!(m.stats().desired, 1);
+    assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+    // stop abandons the stuck sampler instead of joining it, and a graceful stop says so.
+    let t = std::time::Instant::now();
+    assert!(!m.stop_graceful(Duration::from_secs(5)), "a thread stuck in the provider was not joined");
+    assert!(t.elapsed() < Duration::from_secs(5), "stop took {:?}", t.elapsed());
+    m.start().unwrap(); // a later start works too
+    m.stop();
+    drop(release_tx);
+    watchdog.finish();
+}

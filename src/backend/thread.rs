@@ -127,26 +127,26 @@ impl Pool {
     }
 
     /// Waits until every thread of a shut-down pool has exited, or `deadline` passes. Returns
-    /// whether all of them were joined. Never waits for the calling thread itself.
+    /// whether all of them were joined. Called from one of the pool's own threads it returns
+    /// `false` at once: a thread cannot join itself, and rayon keeps its siblings alive while
+    /// the job that called this runs.
     pub(crate) fn join(&self, deadline: Instant) -> bool {
         let me = std::thread::current().id();
-        let mut threads = self.threads.lock();
-        let mine = threads.handles.iter().any(|t| t.thread().id() == me);
-        let needed = threads.handles.len() - usize::from(mine);
+        // Another joiner may hold the lock while it waits for its own (later) deadline.
+        let Some(mut threads) = self.threads.try_lock_until(deadline) else { return false };
+        if threads.handles.iter().any(|t| t.thread().id() == me) {
+            return false;
+        }
+        let needed = threads.handles.len();
         while threads.exits_seen < needed {
             if self.exits.recv_deadline(deadline).is_err() {
                 return false;
             }
             threads.exits_seen += 1;
         }
-        // Every other thread has run its exit handler, so these joins return at once.
-        let handles = std::mem::take(&mut threads.handles);
-        for handle in handles {
-            if handle.thread().id() == me {
-                threads.handles.push(handle);
-            } else {
-                let _ = handle.join();
-            }
+        // Every thread has run its exit handler, so these joins return at once.
+        for handle in std::mem::take(&mut threads.handles) {
+            let _ = handle.join();
         }
         threads.exits_seen = 0;
         true

@@ -65,9 +65,19 @@ impl Shared {
         }
     }
 
+    /// Stops; with `graceful`, then joins everything the manager started until that deadline.
+    /// Each call is bounded by its own timeout: a second caller does not wait behind the first
+    /// longer than its own deadline (it returns `false`).
     pub(crate) fn stop(self: &Arc<Self>, graceful: Option<Duration>) -> bool {
         let deadline = graceful.map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
-        let mut checker = self.lifecycle.lock();
+        let locked = match deadline {
+            Some(deadline) => self.lifecycle.try_lock_until(deadline),
+            None => Some(self.lifecycle.lock()),
+        };
+        let Some(mut checker) = locked else {
+            log::warn!(target: self.log_target(), "stop_graceful gave up waiting for a concurrent start or stop");
+            return false;
+        };
         let (effects, was_running) = {
             let mut st = self.state.lock();
             let was_running = st.phase == Phase::Running;
@@ -81,6 +91,8 @@ impl Shared {
             }
         }
         self.state.lock().finish_stop();
+        // A size provider stuck in user code is abandoned, not joined (and reported).
+        let sizer_abandoned = self.sizer.stop().is_some();
         drop(checker);
         let pools = self.retired.lock().clone();
         if self.config.backend == ExecutorBackend::Process {
@@ -102,7 +114,7 @@ impl Shared {
         }
         let Some(deadline) = deadline else { return true };
         // Join every pool (no short-circuit): each one gets the same overall deadline.
-        let mut all_joined = true;
+        let mut all_joined = !sizer_abandoned;
         for pool in &pools {
             all_joined &= pool.join(deadline);
         }

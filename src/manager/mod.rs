@@ -155,7 +155,11 @@ impl LeasedExecutorManager {
     }
 
     /// The sizing target right now: `min(max_pools, max(min_pools, ceil(units / units_per_pool)))`.
-    /// Calls the size provider (on this thread, outside the lock).
+    ///
+    /// The size provider is sampled on its own thread (`{prefix}-sizer`), never on the caller's
+    /// and never under the lock. This waits at most 250 ms for a fresh sample; if the provider is
+    /// slower (or stuck), the target is computed from the last value it returned (0 before its
+    /// first one), so this call never hangs.
     pub fn desired_executor_count(&self) -> usize {
         self.shared().desired_now()
     }
@@ -165,8 +169,9 @@ impl LeasedExecutorManager {
         self.shared().kick_checker();
     }
 
-    /// A snapshot of counts, leases and cumulative counters. Calls the size provider for
-    /// `desired` (outside the lock).
+    /// A snapshot of counts, leases and cumulative counters. `desired` is computed as in
+    /// [`desired_executor_count`](Self::desired_executor_count): never hangs on a slow size
+    /// provider.
     pub fn stats(&self) -> ManagerStats {
         self.shared().stats()
     }

@@ -12,6 +12,7 @@ use crate::cell::{LeaseCell, ReleaseOutcome, Status};
 use crate::config::Config;
 use crate::error::LeaseError;
 use crate::ids::LeaseId;
+use crate::sizer::Sizer;
 use crate::state::{Effects, State};
 use crate::stats::TaskCounters;
 use crate::sync::Mutex;
@@ -39,6 +40,8 @@ pub(crate) struct ManagedPool {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) state: Mutex<ManagerState>,
+    /// Samples the size provider on its own thread.
+    pub(crate) sizer: Sizer,
     /// The checker parks on this; woken when the state asks for it (`Effects::wake_checker`).
     pub(crate) checker: Signal,
     pub(crate) tasks: Arc<TaskCounters>,
@@ -52,7 +55,9 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
         let state = State::new(config.max_pools, config.min_pools, config.fairness_bound, Instant::now());
+        let sizer = Sizer::new(config.size_provider.clone(), &config.name_prefix, &config.log_target);
         Shared {
+            sizer,
             config,
             state: Mutex::new(state),
             checker: Signal::new(),

@@ -5,25 +5,18 @@ use std::time::Instant;
 
 use crate::state::Phase;
 use crate::stats::{LeaseStats, ManagerStats, PoolStats};
-use crate::util::catch_panic;
 
 use super::shared::Shared;
 
-impl Shared {
-    /// Units from the size provider; a panic counts as 0 and is logged.
-    pub(crate) fn units(&self) -> usize {
-        let Some(provider) = &self.config.size_provider else { return 0 };
-        match catch_panic(|| provider()) {
-            Ok(units) => units,
-            Err(message) => {
-                log::debug!(target: self.log_target(), "size_provider panicked, counting 0 units: {message}");
-                0
-            }
-        }
-    }
+/// How long a caller (the checker, `stats`, `desired_executor_count`) waits for a fresh sample
+/// of the size provider before it uses the last value.
+pub(crate) const SAMPLE_BOUND: std::time::Duration = std::time::Duration::from_millis(250);
 
+impl Shared {
+    /// The sizing target from the size provider's latest value: a fresh sample if it comes
+    /// within [`SAMPLE_BOUND`], else the last value it returned (see `sizer.rs`).
     pub(crate) fn desired_now(&self) -> usize {
-        self.config.desired_for(self.units())
+        self.config.desired_for(self.sizer.sample(SAMPLE_BOUND))
     }
 
     pub(crate) fn stats(&self) -> ManagerStats {
