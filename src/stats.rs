@@ -169,8 +169,8 @@ pub struct ManagerStats {
     pub workers_per_pool: usize,
     /// Every lease, in acquisition order.
     pub leases: Vec<LeaseStats>,
-    /// Every pool the manager owns (idle and leased), by sequence number, with its worker
-    /// process ids.
+    /// Every pool the manager owns (idle and leased), then retired pools whose workers are still
+    /// alive (marked `retired`), by sequence number, with their worker process ids.
     pub pools: Vec<PoolStats>,
     /// Lease and pool counters.
     pub counters: LeaseCounters,
@@ -188,6 +188,10 @@ pub struct PoolStats {
     pub lease_id: Option<LeaseId>,
     /// Its worker process ids (process backend; empty for thread pools).
     pub worker_pids: Vec<u32>,
+    /// Retired (shrunk, expired, broken or stopped) but some of its workers are still alive,
+    /// finishing work or stuck; it no longer counts in `total`. `stop` terminates the workers of
+    /// retired process pools.
+    pub retired: bool,
 }
 
 impl fmt::Display for ManagerStats {
@@ -210,7 +214,11 @@ impl fmt::Display for ManagerStats {
             self.waiting,
         )?;
         for p in self.pools.iter().filter(|p| !p.worker_pids.is_empty()) {
-            let holder = p.lease_id.map_or_else(|| "idle".to_owned(), |id| format!("leased by {id}"));
+            let holder = match p.lease_id {
+                _ if p.retired => "retired, still finishing".to_owned(),
+                Some(id) => format!("leased by {id}"),
+                None => "idle".to_owned(),
+            };
             writeln!(f, "  pool {} ({holder}): worker pids {:?}", p.seq, p.worker_pids)?;
         }
         for l in &self.leases {

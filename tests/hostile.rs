@@ -281,3 +281,57 @@ fn a_blocking_size_provider_never_stalls_expiry_stats_or_stop() {
     drop(release_tx);
     watchdog.finish();
 }
+
+// --- 4. A start hook that never returns: start fails after one start_timeout (not three),
+// says what is stuck, and a graceful stop never claims to have joined those threads. ---
+
+#[test]
+fn a_start_hook_that_never_returns_fails_fast_and_is_never_reported_joined() {
+    let watchdog = Watchdog::start("stuck start hook", Duration::from_secs(60));
+    let (release_tx, release_rx) = crossbeam::channel::bounded::<()>(0);
+    let m = builder(1)
+        .thread_options(leasepool::ThreadPoolOptions {
+            start_timeout: Duration::from_millis(300),
+            ..Default::default()
+        })
+        .on_worker_start(move |_| {
+            let _ = release_rx.recv(); // blocks until the test ends
+        })
+        .build()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let err = m.start().unwrap_err();
+    let took = t.elapsed();
+    // One start_timeout (300 ms) plus slack for a loaded machine; it used to take three.
+    assert!(took < Duration::from_millis(850), "start took {took:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("still inside the hook") && msg.contains("2 of 2"), "{msg}");
+    assert!(!m.stop_graceful(Duration::from_millis(200)), "threads stuck in the hook were reported joined");
+    drop(release_tx); // the hooks return; the threads can now exit
+    assert!(m.stop_graceful(Duration::from_secs(10)), "once the hooks returned, every thread is joined");
+    watchdog.finish();
+}
+
+// --- 17. Retired pools still finishing work are listed in stats (marked retired). ---
+
+#[test]
+fn retired_pools_still_finishing_work_are_listed_in_stats() {
+    let watchdog = Watchdog::start("retired pools in stats", Duration::from_secs(60));
+    let m =
+        started(builder(1).workers_per_pool(1).lease_grace(Duration::ZERO).check_interval(Duration::from_millis(10)));
+    let lease = m.acquire(AcquireOptions::new().lease_duration(Duration::from_millis(100))).unwrap();
+    let seq = lease.pool_seq();
+    let (gate, running) = occupy(&lease.executor());
+    // Time is the subject: the 100 ms lease is revoked while its task still runs.
+    wait_for("revocation", || m.stats().counters.leases_revoked == 1);
+    let s = m.stats();
+    let retired: Vec<_> = s.pools.iter().filter(|p| p.retired).collect();
+    assert_eq!(retired.len(), 1, "{s}");
+    assert_eq!((retired[0].seq, retired[0].lease_id), (seq, None));
+    assert_eq!(s.total, s.pools.iter().filter(|p| !p.retired).count(), "retired pools do not count in total");
+    gate.open_one();
+    assert_eq!(running.wait(), Ok(()));
+    wait_for("the retired pool's thread to exit", || m.stats().pools.iter().all(|p| !p.retired));
+    m.stop();
+    watchdog.finish();
+}

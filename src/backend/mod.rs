@@ -19,6 +19,15 @@ pub use kind::ExecutorBackend;
 
 pub use process::WorkerExit;
 
+/// Why a pool could not be built.
+pub(crate) struct BuildFailure {
+    pub(crate) reason: String,
+    /// A pool whose threads are stuck in user code (a start hook that never returned): it is
+    /// shut down but cannot be joined. Trying again is pointless, and a graceful stop must
+    /// report these threads as not joined.
+    pub(crate) stuck: Option<Pool>,
+}
+
 /// One pool, of either backend.
 pub(crate) enum Pool {
     Thread(thread::Pool),
@@ -28,7 +37,7 @@ pub(crate) enum Pool {
 impl Pool {
     /// Builds a pool for `config`'s backend. `on_broken` is called when a process pool breaks
     /// after creation (a worker died).
-    pub(crate) fn create(config: &Config, seq: u64, on_broken: process::BrokenHook) -> Result<Pool, String> {
+    pub(crate) fn create(config: &Config, seq: u64, on_broken: process::BrokenHook) -> Result<Pool, BuildFailure> {
         match config.backend {
             ExecutorBackend::Process => {
                 let spec = process::Spec {
@@ -38,9 +47,13 @@ impl Pool {
                     options: config.process.clone(),
                     logging: config.process_logging.clone(),
                 };
-                process::Pool::create(spec, seq, on_broken).map(Pool::Process)
+                process::Pool::create(spec, seq, on_broken)
+                    .map(Pool::Process)
+                    .map_err(|reason| BuildFailure { reason, stuck: None })
             }
-            _ => thread::Pool::create(config, seq).map(Pool::Thread),
+            _ => thread::Pool::create(config, seq)
+                .map(Pool::Thread)
+                .map_err(|(reason, stuck)| BuildFailure { reason, stuck: stuck.map(Pool::Thread) }),
         }
     }
 

@@ -29,7 +29,9 @@ impl Pool {
     /// Builds a pool of `workers_per_pool` threads named `{prefix}-{seq}_{i}`. When a start hook
     /// is configured, waits until it has run on every worker: a hook that panics or overruns
     /// `start_timeout` makes creation fail, so a pool is never handed out half-initialized.
-    pub(crate) fn create(config: &Config, seq: u64) -> Result<Pool, String> {
+    /// When hooks overran, the error carries the pool (its threads are still in their hooks) so
+    /// that the manager can keep track of threads it could not stop.
+    pub(crate) fn create(config: &Config, seq: u64) -> Result<Pool, (String, Option<Pool>)> {
         let workers = config.workers_per_pool;
         let handles = Arc::new(Mutex::new(Vec::with_capacity(workers)));
         let (exit_tx, exits) = channel::unbounded();
@@ -70,7 +72,7 @@ impl Pool {
             .panic_handler(move |p| {
                 log::error!(target: &log_target, "a pool job panicked outside its guard: {}", panic_text(p));
             });
-        let rayon = builder.build().map_err(|e| format!("could not spawn pool threads: {e}"))?;
+        let rayon = builder.build().map_err(|e| (format!("could not spawn pool threads: {e}"), None))?;
         let pool = Pool {
             seq,
             workers,
@@ -80,14 +82,25 @@ impl Pool {
         };
         if waits_for_hooks {
             let deadline = Instant::now() + config.thread.start_timeout;
-            for _ in 0..workers {
-                let failure = match started.recv_deadline(deadline) {
+            for done in 0..workers {
+                match started.recv_deadline(deadline) {
                     Ok(Ok(())) => continue,
-                    Ok(Err(reason)) => reason,
-                    Err(_) => format!("worker start hooks did not finish within {:?}", config.thread.start_timeout),
-                };
-                pool.shutdown();
-                return Err(failure);
+                    Ok(Err(reason)) => {
+                        pool.shutdown();
+                        return Err((reason, None));
+                    }
+                    Err(_) => {
+                        pool.shutdown();
+                        let reason = format!(
+                            "worker start hooks did not finish within {:?}: {} of {workers} workers of pool {seq} \
+                             ({}-{seq}_*) are still inside the hook and cannot be stopped",
+                            config.thread.start_timeout,
+                            workers - done,
+                            config.name_prefix,
+                        );
+                        return Err((reason, Some(pool)));
+                    }
+                }
             }
         }
         Ok(pool)

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::backend::Pool;
+use crate::backend::{BuildFailure, Pool};
 use crate::cell::LeaseInfo;
 use crate::state::{Builds, Event, RetireReason};
 
@@ -69,13 +69,15 @@ impl Shared {
     }
 
     fn build_one(self: &Arc<Self>, epoch: u64, demand: bool) {
-        let built = self.create_pool();
+        let built = self.create_pool().map_err(|(reason, _)| reason);
         let effects = self.state.lock().built(epoch, demand, built, Instant::now());
         self.apply(effects);
     }
 
     /// Builds one pool (outside the lock).
-    pub(crate) fn create_pool(self: &Arc<Self>) -> Result<Arc<ManagedPool>, String> {
+    /// A pool whose threads are stuck in a start hook is kept with the retired pools, so that a
+    /// graceful stop reports them as not joined. The error says whether retrying is pointless.
+    pub(crate) fn create_pool(self: &Arc<Self>) -> Result<Arc<ManagedPool>, (String, bool)> {
         let seq = self.next_pool_seq.fetch_add(1, Relaxed) + 1;
         let manager = Arc::downgrade(self);
         let on_broken = Box::new(move |seq| {
@@ -93,9 +95,13 @@ impl Shared {
                 log::info!(target: self.log_target(), "executor created (backend={}, seq={seq}, workers={})", self.config.backend, self.config.workers_per_pool);
                 Ok(pool)
             }
-            Err(reason) => {
+            Err(BuildFailure { reason, stuck }) => {
                 log::warn!(target: self.log_target(), "retiring a broken executor (seq={seq}): {reason}");
-                Err(reason)
+                let hopeless = stuck.is_some();
+                if let Some(stuck) = stuck {
+                    self.retired.lock().push(Arc::new(stuck));
+                }
+                Err((reason, hopeless))
             }
         }
     }

@@ -27,9 +27,10 @@ impl Shared {
         while pools.len() < desired {
             match self.create_pool() {
                 Ok(pool) => pools.push(pool),
-                Err(reason) => {
+                Err((reason, hopeless)) => {
                     failures += 1;
-                    if failures == START_ATTEMPTS * desired {
+                    // A hook that hung would hang again: fail now, saying what is stuck.
+                    if hopeless || failures == START_ATTEMPTS * desired {
                         pools.iter().for_each(|p| p.pool.shutdown(true));
                         self.state.lock().counters.pools_retired_broken += failures as u64;
                         return Err(StartError::PoolCreation { reason });

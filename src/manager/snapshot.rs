@@ -39,8 +39,14 @@ impl Shared {
         // A pool's own lock is only ever taken inside the manager's, never the other way round.
         let mut pools: Vec<PoolStats> = st
             .pools()
-            .map(|(p, lease_id)| PoolStats { seq: p.pool.seq(), lease_id, worker_pids: p.pool.pids() })
+            .map(|(p, lease_id)| PoolStats { seq: p.pool.seq(), lease_id, worker_pids: p.pool.pids(), retired: false })
             .collect();
+        pools.extend(self.retired.lock().iter().filter(|p| !p.finished()).map(|p| PoolStats {
+            seq: p.seq(),
+            lease_id: None,
+            worker_pids: p.pids(),
+            retired: true,
+        }));
         pools.sort_by_key(|p| p.seq);
         ManagerStats {
             backend: self.config.backend,
