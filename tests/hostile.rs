@@ -335,3 +335,28 @@ fn retired_pools_still_finishing_work_are_listed_in_stats() {
     m.stop();
     watchdog.finish();
 }
+
+#[test]
+fn a_big_size_signal_builds_at_most_four_pools_at_once() {
+    let watchdog = Watchdog::start("bounded builds", Duration::from_secs(60));
+    let (building, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (b2, m2) = (Arc::clone(&building), Arc::clone(&most));
+    let m = started(
+        builder(32)
+            .workers_per_pool(1)
+            .check_interval(Duration::from_millis(20))
+            .size_provider(|| usize::MAX)
+            .on_worker_start(move |_| {
+                let now = b2.fetch_add(1, SeqCst) + 1;
+                m2.fetch_max(now, SeqCst);
+                // Each build takes a while, so that unbounded builds would overlap.
+                std::thread::sleep(Duration::from_millis(20));
+                b2.fetch_sub(1, SeqCst);
+            }),
+    );
+    wait_for("growth to 32 pools", || m.total_count() == 32);
+    let most = most.load(SeqCst);
+    assert!((1..=4).contains(&most), "{most} pools were being built at once");
+    m.stop();
+    watchdog.finish();
+}

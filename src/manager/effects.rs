@@ -12,6 +12,9 @@ use crate::state::{Builds, Event, RetireReason};
 
 use super::shared::{ManagedPool, ManagerEffects, Shared};
 
+/// The most pools built at once (each on its own builder thread).
+const MAX_BUILDERS: usize = 4;
+
 impl Shared {
     /// Applies what the state machine decided, outside the lock.
     pub(crate) fn apply(self: &Arc<Self>, effects: ManagerEffects) {
@@ -50,28 +53,68 @@ impl Shared {
         }
     }
 
-    /// Builds pools on builder threads (never on the thread that asked): each reports back to
-    /// the state, which hands the pool to a waiter or the idle set.
+    /// Queues pool builds for the builder threads (never the thread that asked): at most
+    /// [`MAX_BUILDERS`] run at once, however many pools are wanted, and each build reports back
+    /// to the state, which hands the pool to a waiter or the idle set.
     fn spawn_builds(self: &Arc<Self>, builds: Builds) {
-        let kinds = std::iter::repeat_n(true, builds.demand).chain(std::iter::repeat_n(false, builds.spare));
-        for demand in kinds {
+        let mut queue = self.builds.lock();
+        queue.pending.push_back((builds.epoch, true, builds.demand));
+        queue.pending.push_back((builds.epoch, false, builds.spare));
+        queue.pending.retain(|(_, _, n)| *n > 0);
+        while queue.running < MAX_BUILDERS && !queue.pending.is_empty() {
             let shared = Arc::clone(self);
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-builder", self.config.name_prefix))
-                .spawn(move || shared.build_one(builds.epoch, demand));
-            if let Err(e) = spawned {
-                let reason = format!("could not spawn a builder thread: {e}");
-                log::warn!(target: self.log_target(), "{reason}");
-                let effects = self.state.lock().built(builds.epoch, demand, Err(reason), Instant::now());
-                self.apply(effects);
+                .spawn(move || shared.builder());
+            match spawned {
+                Ok(_) => queue.running += 1,
+                Err(e) if queue.running > 0 => {
+                    log::warn!(target: self.log_target(), "could not spawn another builder thread: {e}");
+                    break; // the running builders drain the queue
+                }
+                Err(e) => {
+                    // Nobody can build: every queued build fails (waiters are told, not left waiting).
+                    let failed: Vec<_> = queue.pending.drain(..).collect();
+                    drop(queue);
+                    let reason = format!("could not spawn a builder thread: {e}");
+                    log::warn!(target: self.log_target(), "{reason}");
+                    for (epoch, demand, n) in failed {
+                        for _ in 0..n {
+                            let effects = self.state.lock().built(epoch, demand, Err(reason.clone()), Instant::now());
+                            self.apply(effects);
+                        }
+                    }
+                    return;
+                }
             }
         }
     }
 
-    fn build_one(self: &Arc<Self>, epoch: u64, demand: bool) {
-        let built = self.create_pool().map_err(|(reason, _)| reason);
-        let effects = self.state.lock().built(epoch, demand, built, Instant::now());
-        self.apply(effects);
+    /// A builder thread: builds queued pools one after another until the queue is empty.
+    fn builder(self: &Arc<Self>) {
+        loop {
+            let next = {
+                let mut queue = self.builds.lock();
+                match queue.pending.front_mut() {
+                    Some((epoch, demand, n)) => {
+                        let job = (*epoch, *demand);
+                        *n -= 1;
+                        if *n == 0 {
+                            queue.pending.pop_front();
+                        }
+                        job
+                    }
+                    None => {
+                        queue.running -= 1;
+                        return;
+                    }
+                }
+            };
+            let (epoch, demand) = next;
+            let built = self.create_pool().map_err(|(reason, _)| reason);
+            let effects = self.state.lock().built(epoch, demand, built, Instant::now());
+            self.apply(effects);
+        }
     }
 
     /// Builds one pool (outside the lock).

@@ -36,6 +36,15 @@ pub(crate) struct ManagedPool {
     pub(crate) manager: Arc<Shared>,
 }
 
+/// Pool builds waiting for a builder thread (`effects.rs` runs them).
+#[derive(Default)]
+pub(crate) struct BuildQueue {
+    /// `(epoch, for waiters, how many)`, in order.
+    pub(crate) pending: std::collections::VecDeque<(u64, bool, usize)>,
+    /// Builder threads running.
+    pub(crate) running: usize,
+}
+
 /// Everything the manager, its leases and its checker share.
 pub(crate) struct Shared {
     pub(crate) config: Config,
@@ -46,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) checker: Signal,
     pub(crate) tasks: Arc<TaskCounters>,
     pub(crate) next_pool_seq: AtomicU64,
+    /// Pool builds waiting for (or running on) builder threads.
+    pub(crate) builds: parking_lot::Mutex<BuildQueue>,
     /// Serializes start and stop; holds the checker's handle.
     pub(crate) lifecycle: parking_lot::Mutex<Option<JoinHandle<()>>>,
     /// Pools shut down whose threads may still be running work (joined by a graceful stop).
@@ -63,6 +74,7 @@ impl Shared {
             checker: Signal::new(),
             tasks: Arc::default(),
             next_pool_seq: AtomicU64::new(0),
+            builds: parking_lot::Mutex::default(),
             lifecycle: parking_lot::Mutex::new(None),
             retired: parking_lot::Mutex::new(Vec::new()),
         }
