@@ -6,6 +6,9 @@
 //! its lock. Pools (`P`) and waiter signals (`W`) are opaque here, which keeps every rule
 //! unit-testable with virtual time and lets the loom model drive the real hand-off code.
 //!
+//! Idle pools are handed out most-recently-returned first (LIFO: its threads are the likeliest
+//! to be awake and its caches warm), and the checker's shrink retires the longest-idle first.
+//!
 //! Capacity is `idle + delivered + leased + creating <= max_pools`, where `creating` counts pools
 //! being built off the lock by builder threads (for queued waiters, for a fail-fast caller that
 //! found room, or for the checker) and `delivered` counts pools handed to a waiter that has not
@@ -443,7 +446,7 @@ impl<P: Clone, W: Clone> State<P, W> {
             return AcquireStep::NotRunning;
         }
         if !self.front_starving(now) {
-            if let Some(pool) = self.idle.pop_front() {
+            if let Some(pool) = self.idle.pop_back() {
                 let mut effects = Effects::default();
                 let grant = self.grant(request, pool, now, None, &mut effects);
                 return AcquireStep::Granted(grant, effects);
@@ -517,7 +520,7 @@ impl<P: Clone, W: Clone> State<P, W> {
         if !self.idle.is_empty() {
             // No starving waiter is left (dispatch serves them while pools are idle): take one.
             let waiter = self.remove_waiter(at);
-            let pool = self.idle.pop_front().expect("checked non-empty");
+            let pool = self.idle.pop_back().expect("checked non-empty");
             let waited = now.saturating_duration_since(waiter.since);
             let grant = self.grant(request, pool, now, Some(waited), &mut effects);
             self.dispatch(now, &mut effects);
@@ -558,7 +561,7 @@ impl<P: Clone, W: Clone> State<P, W> {
         } else if let Some(at) = self.deliveries.iter().position(|d| d.waiter == id) {
             if let Handoff::Pool(pool) = self.deliveries.swap_remove(at).handoff {
                 // It was this pool's next holder: the pool goes back to the front of the line.
-                self.idle.push_front(pool);
+                self.idle.push_back(pool);
             }
         } else {
             return effects;
@@ -626,7 +629,7 @@ impl<P: Clone, W: Clone> State<P, W> {
     fn dispatch(&mut self, now: Instant, effects: &mut Effects<P, W>) {
         while !self.idle.is_empty() && self.front_starving(now) {
             let waiter = self.remove_waiter(0);
-            let pool = self.idle.pop_front().expect("checked non-empty");
+            let pool = self.idle.pop_back().expect("checked non-empty");
             self.deliveries.push(Delivery { waiter: waiter.id, since: waiter.since, handoff: Handoff::Pool(pool) });
             effects.woken.push(waiter.signal);
         }
@@ -802,7 +805,7 @@ impl<P: Clone, W: Clone> State<P, W> {
         }
         self.dispatch(now, &mut effects);
         while self.owned() > desired && self.waiters.is_empty() {
-            let Some(pool) = self.idle.pop_back() else { break };
+            let Some(pool) = self.idle.pop_front() else { break };
             self.count_retired(RetireReason::Shrink);
             effects.retire.push((pool, RetireReason::Shrink));
         }
@@ -898,8 +901,9 @@ mod tests {
     fn newcomers_take_idle_pools_and_waiters_get_pools_built_up_to_max() {
         let t0 = Instant::now();
         let mut st = running(3, vec![1, 2], 2, t0);
-        assert_eq!(granted(st.try_acquire(&req("a", 10, 1), t0)).pool, 1);
-        assert_eq!(granted(st.try_acquire(&req("b", 10, 1), t0)).pool, 2);
+        // The most recently returned (warmest) idle pool goes first.
+        assert_eq!(granted(st.try_acquire(&req("a", 10, 1), t0)).pool, 2);
+        assert_eq!(granted(st.try_acquire(&req("b", 10, 1), t0)).pool, 1);
         // No idle pool, room for one more: a newcomer is told a pool can be built, but never
         // builds it itself.
         assert!(matches!(st.try_acquire(&req("c", 10, 1), t0), AcquireStep::Busy { building: true }));
@@ -1055,11 +1059,12 @@ mod tests {
     }
 
     #[test]
-    fn checker_pass_revokes_warns_once_shrinks_newest_and_requests_growth() {
+    fn checker_pass_revokes_warns_once_shrinks_the_longest_idle_and_requests_growth() {
         log::set_max_level(log::LevelFilter::Trace); // events are only built when logging is on
         let t0 = Instant::now();
         let mut st = running(4, vec![1, 2, 3], 3, t0);
         let g = granted(st.try_acquire(&req("short", 5, 5), t0));
+        assert_eq!(g.pool, 3);
         // Soft expiry: one warning, no revocation.
         let effects = st.checker_pass(3, t0 + secs(6));
         assert_eq!(effects.build.total(), 0);
@@ -1069,16 +1074,16 @@ mod tests {
         assert_eq!(lease_state(&g, t0 + secs(7)), LeaseState::InGrace);
         // Hard expiry: revoked, pool retired, growth requested back to desired.
         let effects = st.checker_pass(3, t0 + secs(10));
-        assert_eq!(effects.retire, vec![(1, RetireReason::Expired)]);
+        assert_eq!(effects.retire, vec![(3, RetireReason::Expired)]);
         assert_eq!(effects.ended.len(), 1);
         assert_eq!(g.status(), Status::Revoked);
         assert_eq!(effects.build, Builds { demand: 0, spare: 1, epoch: st.epoch });
         st.built(st.epoch, false, Ok(9), t0 + secs(10));
-        // Shrink to 1: newest idle pools go first, the oldest stays.
+        // Shrink to 1: the longest-idle pools go first; the most recently used one stays.
         let effects = st.checker_pass(1, t0 + secs(11));
         assert_eq!(effects.build.total(), 0);
-        assert_eq!(effects.retire, vec![(9, RetireReason::Shrink), (3, RetireReason::Shrink)]);
-        assert_eq!(st.idle, vec![2]);
+        assert_eq!(effects.retire, vec![(1, RetireReason::Shrink), (2, RetireReason::Shrink)]);
+        assert_eq!(st.idle, vec![9]);
     }
 
     #[test]
@@ -1190,16 +1195,16 @@ mod tests {
         let t0 = Instant::now();
         let mut st = running(3, vec![1, 2, 3], 3, t0);
         let lease = granted(st.try_acquire(&req("a", 10, 1), t0));
-        assert_eq!(lease.pool, 1);
-        // Idle pool 3 breaks: it leaves the idle set, counted as broken, and the checker is asked
+        assert_eq!(lease.pool, 3);
+        // Idle pool 2 breaks: it leaves the idle set, counted as broken, and the checker is asked
         // to replace it.
-        let fx = st.pool_broke(|p| *p == 3, t0);
-        assert_eq!(fx.retire, vec![(3, RetireReason::Broken)]);
+        let fx = st.pool_broke(|p| *p == 2, t0);
+        assert_eq!(fx.retire, vec![(2, RetireReason::Broken)]);
         assert!(fx.wake_checker);
         assert_eq!((st.available(), st.leased()), (1, 1));
-        // Leased pool 1 breaks: its lease ends as broken.
-        let fx = st.pool_broke(|p| *p == 1, t0);
-        assert_eq!(fx.retire, vec![(1, RetireReason::Broken)]);
+        // Leased pool 3 breaks: its lease ends as broken.
+        let fx = st.pool_broke(|p| *p == 3, t0);
+        assert_eq!(fx.retire, vec![(3, RetireReason::Broken)]);
         assert_eq!(lease.status(), Status::Broken);
         assert_eq!(st.counters.pools_retired_broken, 2);
         // An unknown pool is a no-op.
