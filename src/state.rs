@@ -229,6 +229,10 @@ struct Waiter<W> {
     id: u64,
     signal: W,
     since: Instant,
+    /// When the waiter gives up. The checker wakes it then (once), so a waiter needs no timer
+    /// of its own (a future polled by any runtime, or none).
+    deadline: Option<Instant>,
+    timeout_woken: bool,
     /// Woken to look for an idle pool and not yet back: it counts as "on its way" to one idle
     /// pool, so each idle pool wakes one waiter, not all of them.
     notified: bool,
@@ -470,11 +474,14 @@ impl<P: Clone, W: Clone> State<P, W> {
 
     /// Queues a caller; it is woken through `signal` whenever it should look at its entry again
     /// ([`poll_waiter`](Self::poll_waiter)). A pool is built for it if there is room.
-    pub(crate) fn enqueue(&mut self, signal: W, now: Instant) -> (u64, Effects<P, W>) {
+    pub(crate) fn enqueue(&mut self, signal: W, now: Instant, deadline: Option<Instant>) -> (u64, Effects<P, W>) {
         let id = self.next_waiter_id;
         self.next_waiter_id += 1;
-        self.waiters.push_back(Waiter { id, signal, since: now, notified: false });
+        self.waiters.push_back(Waiter { id, signal, since: now, deadline, timeout_woken: false, notified: false });
         let mut effects = Effects::default();
+        if deadline.is_some_and(|d| self.checker_due.is_some_and(|due| d < due)) {
+            self.wake_checker(&mut effects);
+        }
         self.dispatch(now, &mut effects);
         (id, effects)
     }
@@ -803,6 +810,13 @@ impl<P: Clone, W: Clone> State<P, W> {
             }
             i += 1;
         }
+        for waiter in self.waiters.iter_mut() {
+            if !waiter.timeout_woken && waiter.deadline.is_some_and(|d| now >= d) {
+                // It gives up when it looks (and leaves the queue then).
+                waiter.timeout_woken = true;
+                effects.woken.push(waiter.signal.clone());
+            }
+        }
         self.dispatch(now, &mut effects);
         while self.owned() > desired && self.waiters.is_empty() {
             let Some(pool) = self.idle.pop_front() else { break };
@@ -818,11 +832,12 @@ impl<P: Clone, W: Clone> State<P, W> {
         effects
     }
 
-    /// The instant the checker must next wake for a lease deadline or the end of a build
-    /// backoff, if any.
+    /// The instant the checker must next wake for a lease deadline, a waiter's timeout or the
+    /// end of a build backoff, if any.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let backoff = self.spare_backoff.map(|(until, _)| until).filter(|_| self.owned() < self.desired);
-        self.leases.iter().map(LeaseRecord::next_deadline).chain(backoff).min()
+        let waiters = self.waiters.iter().filter(|w| !w.timeout_woken).filter_map(|w| w.deadline);
+        self.leases.iter().map(LeaseRecord::next_deadline).chain(backoff).chain(waiters).min()
     }
 
     /// Every tracked lease, in acquisition order.
@@ -890,6 +905,29 @@ mod tests {
         st.poll_waiter(id, &req(owner, 10, 1), now)
     }
 
+    impl S {
+        fn enqueue_t(&mut self, signal: &'static str, now: Instant) -> (u64, Effects<u32, &'static str>) {
+            self.enqueue(signal, now, None)
+        }
+    }
+
+    #[test]
+    fn the_checker_wakes_a_waiter_at_its_deadline_once() {
+        let t0 = Instant::now();
+        let mut st = running(1, vec![1], 1, t0);
+        let _held = granted(st.try_acquire(&req("h", 10, 1), t0));
+        st.checker_due = Some(t0 + secs(100));
+        let (w, fx) = st.enqueue("w", t0, Some(t0 + secs(1)));
+        assert!(fx.wake_checker, "an earlier deadline than the checker's wake-up kicks it");
+        assert_eq!(st.next_deadline(), Some(t0 + secs(1)));
+        assert!(st.checker_pass(1, t0 + secs(1) / 2).woken.is_empty());
+        assert_eq!(st.checker_pass(1, t0 + secs(1)).woken, vec!["w"]);
+        assert!(st.checker_pass(1, t0 + secs(2)).woken.is_empty(), "woken once");
+        assert_eq!(st.next_deadline(), Some(t0 + secs(10)), "only the lease's deadline is left");
+        st.cancel_waiter(w, true, t0 + secs(2));
+        assert_eq!((st.waiting(), st.counters.acquire_timeouts), (0, 1));
+    }
+
     fn lease_of(polled: WaiterPoll<u32>) -> Grant<u32> {
         match polled {
             WaiterPoll::Granted(g) => g,
@@ -908,9 +946,9 @@ mod tests {
         // builds it itself.
         assert!(matches!(st.try_acquire(&req("c", 10, 1), t0), AcquireStep::Busy { building: true }));
         // Queued, it gets one built off the lock (exactly one: the cap is 3).
-        let (c, fx) = st.enqueue("c", t0);
+        let (c, fx) = st.enqueue_t("c", t0);
         assert_eq!(fx.build, Builds { demand: 1, spare: 0, epoch: st.epoch });
-        let (_d, fx) = st.enqueue("d", t0);
+        let (_d, fx) = st.enqueue_t("d", t0);
         assert_eq!(fx.build.total(), 0, "at max_pools nothing more is built");
         assert_eq!(st.creating(), 1);
         let fx = st.built(st.epoch, true, Ok(3), t0);
@@ -926,8 +964,8 @@ mod tests {
         let t0 = Instant::now();
         let mut st = running(1, vec![7], 1, t0);
         let held = granted(st.try_acquire(&req("holder", 10, 1), t0));
-        let (w1, _) = st.enqueue("w1", t0);
-        let (w2, _) = st.enqueue("w2", t0);
+        let (w1, _) = st.enqueue_t("w1", t0);
+        let (w2, _) = st.enqueue_t("w2", t0);
         let t1 = t0 + secs(1);
         held.release();
         let effects = st.finalize(held.info.id, t1);
@@ -949,8 +987,8 @@ mod tests {
         let t0 = Instant::now();
         let mut st = running(1, vec![1], 1, t0);
         let held = granted(st.try_acquire(&req("h", 10, 1), t0));
-        let (w, _) = st.enqueue("w", t0);
-        let (next, _) = st.enqueue("next", t0);
+        let (w, _) = st.enqueue_t("w", t0);
+        let (next, _) = st.enqueue_t("next", t0);
         held.release();
         st.finalize(held.info.id, t0);
         // `w` was handed the pool but cancels before taking it (timeout, dropped future): the
@@ -971,7 +1009,7 @@ mod tests {
         let t0 = Instant::now();
         let mut st = running(1, vec![1], 1, t0);
         let held = granted(st.try_acquire(&req("h", 10, 1), t0));
-        let (w, _) = st.enqueue("w", t0);
+        let (w, _) = st.enqueue_t("w", t0);
         held.release();
         st.finalize(held.info.id, t0);
         st.cancel_waiter(w, false, t0);
@@ -984,7 +1022,7 @@ mod tests {
         let bound = Duration::from_millis(1);
         let mut st = running_with(1, vec![1], 1, bound, t0);
         let held = granted(st.try_acquire(&req("h", 10, 1), t0));
-        let (w, _) = st.enqueue("w", t0);
+        let (w, _) = st.enqueue_t("w", t0);
         held.release();
         // Freed before the bound: it goes back to the idle set and wakes `w` (no hand-off) ...
         let t1 = t0 + Duration::from_micros(100);
@@ -1011,9 +1049,9 @@ mod tests {
         let mut st = running_with(2, vec![1, 2], 2, secs(1), t0);
         let a = granted(st.try_acquire(&req("a", 10, 1), t0));
         let b = granted(st.try_acquire(&req("b", 10, 1), t0));
-        let (w1, _) = st.enqueue("w1", t0);
-        st.enqueue("w2", t0);
-        st.enqueue("w3", t0);
+        let (w1, _) = st.enqueue_t("w1", t0);
+        st.enqueue_t("w2", t0);
+        st.enqueue_t("w3", t0);
         a.release();
         assert_eq!(st.finalize(a.info.id, t0).woken, vec!["w1"]);
         b.release();
@@ -1031,7 +1069,7 @@ mod tests {
         let mut st = running(3, vec![1], 1, t0);
         let a = granted(st.try_acquire(&req("a", 10, 1), t0));
         for pool in [2, 3] {
-            let (w, fx) = st.enqueue("x", t0);
+            let (w, fx) = st.enqueue_t("x", t0);
             assert_eq!(fx.build.demand, 1);
             st.built(st.epoch, true, Ok(pool), t0);
             lease_of(poll(&mut st, w, "x", t0).0);
@@ -1144,9 +1182,9 @@ mod tests {
     fn a_failed_build_fails_the_front_waiter_and_the_next_one_gets_a_new_build() {
         let t0 = Instant::now();
         let mut st = running(1, vec![], 1, t0);
-        let (a, fx) = st.enqueue("a", t0);
+        let (a, fx) = st.enqueue_t("a", t0);
         assert_eq!(fx.build.demand, 1);
-        let (b, fx) = st.enqueue("b", t0);
+        let (b, fx) = st.enqueue_t("b", t0);
         assert_eq!(fx.build.total(), 0, "one pool at most");
         let fx = st.built(st.epoch, true, Err("hook panicked".into()), t0);
         assert_eq!(fx.woken, vec!["a"]);
@@ -1161,7 +1199,7 @@ mod tests {
     fn a_build_whose_waiter_gave_up_is_passed_on_not_counted_broken() {
         let t0 = Instant::now();
         let mut st = running(1, vec![], 1, t0);
-        let (a, _) = st.enqueue("a", t0);
+        let (a, _) = st.enqueue_t("a", t0);
         st.cancel_waiter(a, true, t0);
         let fx = st.built(st.epoch, true, Ok(5), t0);
         assert!(fx.retire.is_empty());
@@ -1174,7 +1212,7 @@ mod tests {
         let mut st = running(2, vec![1], 1, t0);
         let g = granted(st.try_acquire(&req("a", 10, 1), t0));
         let epoch = st.epoch;
-        let (w, fx) = st.enqueue("w", t0);
+        let (w, fx) = st.enqueue_t("w", t0);
         assert_eq!(fx.build.demand, 1);
         let effects = st.begin_stop();
         assert_eq!(g.status(), Status::Stopped);

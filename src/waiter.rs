@@ -116,6 +116,8 @@ pub(crate) trait Queue: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refused {
     NotRunning,
+    /// The entry's deadline passed (it has left the queue; nothing was taken).
+    TimedOut,
     /// The pool built for this waiter could not be built.
     BuildFailed(String),
 }
@@ -135,13 +137,24 @@ pub(crate) struct Entry<Q: Queue> {
     signal: Arc<Signal>,
     /// The waiter id while queued.
     queued: Option<u64>,
+    /// When the entry gives up; the checker wakes it then.
+    deadline: Option<Instant>,
     done: bool,
 }
 
 impl<Q: Queue> Entry<Q> {
     /// A fresh entry; nothing happens until the first [`poll`](Self::poll).
     pub(crate) fn new(queue: Arc<Q>, request: LeaseRequest) -> Self {
-        Entry { queue, request, signal: Arc::new(Signal::new()), queued: None, done: false }
+        Entry { queue, request, signal: Arc::new(Signal::new()), queued: None, deadline: None, done: false }
+    }
+
+    /// Gives a polled entry a deadline (before its first look): the checker wakes it then, and
+    /// a look at or after it gives up with [`Refused::TimedOut`]. (A blocking [`wait`](Self::wait)
+    /// times out by itself and needs none.)
+    #[cfg_attr(not(any(test, loom)), allow(dead_code))] // the async adapter's seam
+    pub(crate) fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// The entry's wake-up signal (to park on, register a waker with, or fire an interrupt at).
@@ -158,8 +171,14 @@ impl<Q: Queue> Entry<Q> {
             return std::task::Poll::Pending;
         }
         self.signal.set_waker(waker);
-        match self.poll(Instant::now()) {
+        let now = Instant::now();
+        match self.poll(now) {
             Some(outcome) => std::task::Poll::Ready(outcome),
+            None if self.deadline.is_some_and(|d| now >= d) => {
+                // Anything handed over since the look above is passed on, never lost.
+                self.cancel(true, now);
+                std::task::Poll::Ready(Err(Refused::TimedOut))
+            }
             None => std::task::Poll::Pending,
         }
     }
@@ -177,7 +196,7 @@ impl<Q: Queue> Entry<Q> {
                 AcquireStep::Granted(grant, effects) => (Some(Ok(grant)), effects),
                 AcquireStep::NotRunning => (Some(Err(Refused::NotRunning)), Effects::default()),
                 AcquireStep::Busy { .. } => {
-                    let (id, effects) = st.enqueue(Arc::clone(&self.signal), now);
+                    let (id, effects) = st.enqueue(Arc::clone(&self.signal), now, self.deadline);
                     self.queued = Some(id);
                     (None, effects)
                 }
@@ -328,6 +347,28 @@ mod tests {
         drop(crate::lease::ExecutorLease::new(grant));
         third.join().unwrap();
         assert_eq!(*order.lock().unwrap(), vec!["blocking-1", "waker-2", "blocking-3"]);
+    }
+
+    /// A polled entry needs no timer: the checker wakes it at its deadline (time is the subject:
+    /// a 100 ms deadline, up to 10 s to see it), and its next look gives up without a lease.
+    #[test]
+    fn the_checker_wakes_a_polled_entry_at_its_deadline() {
+        let manager =
+            LeasedExecutorManager::builder().max_pools(1).check_interval(Duration::from_secs(3600)).build().unwrap();
+        manager.start().unwrap();
+        let held = manager.acquire(AcquireOptions::new()).unwrap();
+        let counter = Arc::new(CountingWaker::default());
+        let waker = std::task::Waker::from(Arc::clone(&counter));
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let mut entry = Entry::new(Arc::clone(manager.shared()), request()).with_deadline(Some(deadline));
+        assert!(entry.poll_with(&waker).is_pending());
+        wait_until(|| counter.0.load(SeqCst) >= 1);
+        assert!(Instant::now() >= deadline, "woken at the deadline, not before");
+        assert!(matches!(entry.poll_with(&waker), Poll::Ready(Err(Refused::TimedOut))));
+        let s = manager.stats();
+        assert_eq!((s.waiting, s.counters.acquire_timeouts, s.leased), (0, 1, 1));
+        drop(held);
+        assert_eq!(manager.available_count(), 1, "nothing was taken");
     }
 
     fn wait_until(cond: impl Fn() -> bool) {

@@ -114,6 +114,7 @@ impl Shared {
             AcquireStep::NotRunning => return Err(AcquireError::NotRunning),
             AcquireStep::Busy { .. } => drop(st),
         }
+        // A parked thread times out by itself: no deadline for the checker to watch.
         let mut entry = Entry::new(Arc::clone(self), request.clone());
         let _registered = interrupt.map(|i| {
             i.register(entry.signal());
@@ -122,8 +123,8 @@ impl Shared {
         entry.wait(deadline, || interrupt.is_some_and(Interrupt::is_fired)).map_err(|ended| match ended {
             Ended::Refused(Refused::NotRunning) => AcquireError::NotRunning,
             Ended::Refused(Refused::BuildFailed(reason)) => AcquireError::PoolBroken { reason },
+            Ended::Refused(Refused::TimedOut) | Ended::TimedOut => AcquireError::TimedOut { waited: start.elapsed() },
             Ended::Interrupted => AcquireError::Interrupted,
-            Ended::TimedOut => AcquireError::TimedOut { waited: start.elapsed() },
         })
     }
 }
