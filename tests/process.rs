@@ -11,13 +11,12 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{wait_for, Capture, Watchdog};
+use common::{wait_for, Capture};
 use leasepool::{
     AcquireError, AcquireOptions, ExecutorBackend, LeaseError, LeaseState, LeasedExecutorManager, ManagerBuilder,
     ProcessLoggingConfig, ProcessOptions, StartError, StopMode, Task, TaskError, TaskRegistry, WorkGrinder, WorkerExit,
@@ -856,7 +855,7 @@ fn acquire_errors_are_unchanged_for_processes() {
 // ---------------------------------------------------------------------------------------------
 // The harness
 
-type Test = (&'static str, fn());
+use common::Test;
 
 const TESTS: &[Test] = &[
     (
@@ -925,32 +924,5 @@ fn main() {
     log::set_logger(&LOGS).expect("the test logger is the first logger");
     log::set_max_level(LevelFilter::Trace);
 
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    if std::env::args().any(|a| a == "--list") {
-        TESTS.iter().for_each(|(name, _)| println!("{name}: test"));
-        return;
-    }
-    let selected: Vec<&Test> =
-        TESTS.iter().filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f))).collect();
-    println!("\nrunning {} tests (process backend, one at a time)", selected.len());
-    let mut failed = Vec::new();
-    for (name, test) in &selected {
-        let watchdog = Watchdog::start(name, Duration::from_secs(120));
-        let began = Instant::now();
-        let outcome = catch_unwind(AssertUnwindSafe(test));
-        watchdog.finish();
-        match outcome {
-            Ok(()) => println!("test {name} ... ok ({:.2?})", began.elapsed()),
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed.push(*name);
-            }
-        }
-    }
-    if failed.is_empty() {
-        println!("\ntest result: ok. {} passed", selected.len());
-    } else {
-        println!("\nfailures:\n    {}\n\ntest result: FAILED. {} failed", failed.join("\n    "), failed.len());
-        std::process::exit(101);
-    }
+    common::run_tests(TESTS);
 }

@@ -139,3 +139,40 @@ impl log::Log for Capture {
     }
     fn flush(&self) {}
 }
+
+/// One test of a `harness = false` test binary (the process backend re-executes the test binary
+/// as its workers, so those binaries have their own `main`).
+pub type Test = (&'static str, fn());
+
+/// Runs `tests` one at a time, each under a watchdog, with libtest's CLI basics (`--list`, name
+/// filters) and its closing line; exits with 101 when any test failed.
+pub fn run_tests(tests: &[Test]) {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if std::env::args().any(|a| a == "--list") {
+        tests.iter().for_each(|(name, _)| println!("{name}: test"));
+        return;
+    }
+    let selected: Vec<&Test> =
+        tests.iter().filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f))).collect();
+    println!("\nrunning {} tests (process backend, one at a time)", selected.len());
+    let mut failed = Vec::new();
+    for (name, test) in &selected {
+        let watchdog = Watchdog::start(name, Duration::from_secs(120));
+        let began = Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(test));
+        watchdog.finish();
+        match outcome {
+            Ok(()) => println!("test {name} ... ok ({:.2?})", began.elapsed()),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed.push(*name);
+            }
+        }
+    }
+    if failed.is_empty() {
+        println!("\ntest result: ok. {} passed", selected.len());
+    } else {
+        println!("\nfailures:\n    {}\n\ntest result: FAILED. {} failed", failed.join("\n    "), failed.len());
+        std::process::exit(101);
+    }
+}
