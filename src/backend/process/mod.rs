@@ -31,6 +31,7 @@
 
 mod child;
 pub(crate) mod exit;
+mod fingerprint;
 pub(crate) mod logs;
 pub(crate) mod options;
 mod pool;
