@@ -33,6 +33,12 @@
 //!
 //! For many small jobs from many callers, a [`WorkGrinder`] batches them into leased batches.
 //!
+//! ## Async
+//! With the cargo feature `async` (off by default; no runtime dependency, std futures only),
+//! `manager.acquire_async(options).await` waits in the same queue as blocking acquires without
+//! a thread per wait, a [`TaskHandle`] can be `.await`ed, and a lease has `run_async` and
+//! `run_task_async`; they work under any runtime. See `AcquireFuture` and `TaskFuture`.
+//!
 //! ## Process pools
 //! For CPU-heavy, crash-prone or killable work, the process backend runs registered [`Task`]s
 //! (a named `fn(I) -> O` with serde input and output) in worker processes, which are this program
@@ -55,6 +61,8 @@
 //! - Nothing a user supplies (size provider, start hooks, tasks, log sinks) runs while the
 //!   manager's lock is held.
 
+#[cfg(feature = "async")]
+mod asyncio;
 mod backend;
 mod cell;
 mod checker;
@@ -73,6 +81,8 @@ mod task;
 mod util;
 mod waiter;
 
+#[cfg(feature = "async")]
+pub use asyncio::{AcquireFuture, DrainFinished, TaskFuture};
 pub use backend::process::{
     run_if_worker, InitializerCall, ProcessLoggingConfig, ProcessOptions, Task, TaskRegistry, WorkerProgram,
 };

@@ -36,13 +36,19 @@ impl Shared {
     pub(crate) fn acquire(self: &Arc<Self>, options: AcquireOptions) -> Result<ExecutorLease, AcquireError> {
         let start = Instant::now();
         let request = self.lease_request(&options, start)?;
-        let deadline = options.timeout.map(|t| start.checked_add(t).unwrap_or_else(far_future));
+        let deadline = Shared::acquire_deadline(&options, start);
         loop {
             let lease = self.wait_for_lease(&request, deadline, options.interrupt.as_ref(), start)?;
             if let Some(lease) = self.healthy(lease) {
                 return Ok(ExecutorLease::new(lease));
             }
         }
+    }
+
+    /// When an acquire started at `start` gives up: its options' timeout, measured from the call
+    /// (shared by the blocking and the async acquire).
+    pub(crate) fn acquire_deadline(options: &AcquireOptions, start: Instant) -> Option<Instant> {
+        options.timeout.map(|t| start.checked_add(t).unwrap_or_else(far_future))
     }
 
     /// Leases an idle pool now, or fails at once: `Unavailable` at `max_pools`, `Starting`
@@ -80,8 +86,9 @@ impl Shared {
         }
     }
 
-    /// The lease, if its pool can take work; else the pool is retired as broken.
-    fn healthy(self: &Arc<Self>, lease: LeaseRef) -> Option<LeaseRef> {
+    /// The lease, if its pool can take work; else the pool is retired as broken (the caller
+    /// then waits again, against the same deadline; the async acquire does the same).
+    pub(crate) fn healthy(self: &Arc<Self>, lease: LeaseRef) -> Option<LeaseRef> {
         if lease.pool.pool.is_healthy() {
             return Some(lease);
         }
@@ -120,12 +127,19 @@ impl Shared {
             i.register(entry.signal());
             ClearOnDrop(i)
         });
-        entry.wait(deadline, || interrupt.is_some_and(Interrupt::is_fired)).map_err(|ended| match ended {
+        entry.wait(deadline, || interrupt.is_some_and(Interrupt::is_fired)).map_err(|ended| ended.into_error(start))
+    }
+}
+
+impl Ended {
+    /// The caller's error for an acquire that started at `start` and ended without a lease.
+    pub(crate) fn into_error(self, start: Instant) -> AcquireError {
+        match self {
             Ended::Refused(Refused::NotRunning) => AcquireError::NotRunning,
             Ended::Refused(Refused::BuildFailed(reason)) => AcquireError::PoolBroken { reason },
             Ended::Refused(Refused::TimedOut) | Ended::TimedOut => AcquireError::TimedOut { waited: start.elapsed() },
             Ended::Interrupted => AcquireError::Interrupted,
-        })
+        }
     }
 }
 
