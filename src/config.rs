@@ -330,7 +330,7 @@ impl ManagerBuilder {
 
     /// Runs the registered `task(args)` once in every worker process before it takes work (see
     /// [`ProcessOptions::initializer`]). Arguments that cannot be serialized make `build` fail.
-    pub fn worker_initializer<A: serde::Serialize>(
+    pub fn worker_initializer<A: serde::Serialize + serde::de::DeserializeOwned>(
         mut self,
         task: &'static Task<A, Result<(), String>>,
         args: &A,

@@ -255,6 +255,15 @@ pub enum TaskError {
         /// The task name that was sent.
         name: String,
     },
+    /// The parent and the worker disagree on the task's input or output type: the worker
+    /// registered a different `Task<I, O>` under this name (another build, or another
+    /// declaration). Checked with a structural fingerprint of both types on every request,
+    /// before anything is decoded, so a disagreement never produces a wrong value.
+    #[error("task {task:?}: the parent and the worker disagree on its input or output type (the worker registered a different Task<I, O> under this name)")]
+    TypeMismatch {
+        /// The task.
+        task: String,
+    },
     /// The task's input could not be serialized (parent) or deserialized (worker).
     #[error("the input of task {task:?} could not be (de)serialized: {message}")]
     InvalidInput {

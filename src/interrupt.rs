@@ -38,8 +38,8 @@ pub struct Interrupt {
 #[derive(Default)]
 struct Inner {
     fired: AtomicBool,
-    /// The queued acquire to wake, if one is waiting with this interrupt.
-    waiting: Mutex<Option<Arc<Signal>>>,
+    /// The queued acquires to wake (one handle may be shared by many acquires).
+    waiting: Mutex<Vec<Arc<Signal>>>,
 }
 
 impl Interrupt {
@@ -52,11 +52,9 @@ impl Interrupt {
     pub fn fire(&self) {
         self.inner.fired.store(true, SeqCst);
         let waiting = self.inner.waiting.lock().clone();
-        if let Some(signal) = waiting {
-            // The signal remembers the wake-up until the waiter consumes it, so a waiter that
-            // checked `fired` just before parking still wakes at once.
-            signal.wake();
-        }
+        // Each signal remembers the wake-up until its waiter consumes it, so a waiter that
+        // checked `fired` just before parking still wakes at once.
+        waiting.iter().for_each(|signal| signal.wake());
     }
 
     /// Whether [`fire`](Self::fire) was called.
@@ -66,11 +64,12 @@ impl Interrupt {
 
     /// Registers the queued acquire to wake; cleared by [`Interrupt::clear`].
     pub(crate) fn register(&self, signal: &Arc<Signal>) {
-        *self.inner.waiting.lock() = Some(Arc::clone(signal));
+        self.inner.waiting.lock().push(Arc::clone(signal));
     }
 
-    pub(crate) fn clear(&self) {
-        *self.inner.waiting.lock() = None;
+    /// Forgets one acquire registered with [`register`](Self::register).
+    pub(crate) fn unregister(&self, signal: &Arc<Signal>) {
+        self.inner.waiting.lock().retain(|s| !Arc::ptr_eq(s, signal));
     }
 }
 

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::kind::ExecutorBackend;
-use crate::backend::process::{decode, encode, Task};
+use crate::backend::process::{decode, Task};
 use crate::cell::{LeaseCell, Status};
 use crate::error::{LeaseError, TaskError};
 use crate::ids::LeaseId;
@@ -126,7 +126,7 @@ impl ExecutorLease {
     /// result (process backend; see [`LeasedExecutor::submit_task`]).
     pub fn run_task<I, O>(&self, task: &Task<I, O>, input: I) -> Result<O, TaskError>
     where
-        I: Serialize,
+        I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
         submit_task(&self.inner, task, input)?.wait()
@@ -307,7 +307,7 @@ impl LeasedExecutor {
     /// ```
     pub fn submit_task<I, O>(&self, task: &Task<I, O>, input: I) -> Result<TaskHandle<O>, LeaseError>
     where
-        I: Serialize,
+        I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
         submit_task(&self.inner, task, input)
@@ -368,7 +368,7 @@ where
 
 fn submit_task<I, O>(lease: &LeaseRef, task: &Task<I, O>, input: I) -> Result<TaskHandle<O>, LeaseError>
 where
-    I: Serialize,
+    I: Serialize + DeserializeOwned,
     O: DeserializeOwned + Send + 'static,
 {
     let pool = &lease.pool.pool;
@@ -378,7 +378,7 @@ where
     enter(lease)?;
     let (handle, completer) = remote_pair(Arc::clone(lease) as Arc<dyn TaskOwner>, 0, task.name(), decode::<O>);
     let done: Box<dyn RemoteDone> = Box::new(completer);
-    match encode(&input) {
+    match task.encode_request(&input) {
         // A pool that closed meanwhile resolves the task at once (cancelled, or pool broken).
         Ok(input) => pool.submit_remote(RemoteJob { task: task.name(), input, done }),
         Err(message) => done.fail(TaskError::InvalidInput { task: task.name().to_owned(), message }),

@@ -134,6 +134,8 @@ fn waiters_giving_up_never_lose_a_pool() {
         })
         .collect();
     let granted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    // Pools are built in the background: a build for a waiter that gave up may still be running.
+    wait_for("background builds", || m.stats().creating == 0);
     let s = m.stats();
     assert!(granted > 0);
     assert_eq!(s.counters.leases_immediate + s.counters.leases_after_wait, granted);
@@ -165,4 +167,25 @@ fn an_interrupt_makes_a_queued_acquire_give_up_without_a_lease() {
     // A fired interrupt stays fired.
     let err = m.acquire(AcquireOptions::new().interrupt(interrupt)).unwrap_err();
     assert_eq!(err, AcquireError::Interrupted);
+}
+
+#[test]
+fn one_interrupt_shared_by_several_queued_acquires_wakes_them_all() {
+    let m = started(builder(1));
+    let held = m.acquire(AcquireOptions::new()).unwrap();
+    let interrupt = leasepool::Interrupt::new();
+    let waiters: Vec<_> = (0..3)
+        .map(|n| {
+            let (m2, i) = (m.clone(), interrupt.clone());
+            let t = thread::spawn(move || m2.acquire(AcquireOptions::new().interrupt(i)).map(drop));
+            wait_for("the waiter to queue", || m.stats().waiting == n + 1);
+            t
+        })
+        .collect();
+    interrupt.fire();
+    for w in waiters {
+        assert_eq!(w.join().unwrap(), Err(AcquireError::Interrupted));
+    }
+    assert_eq!(m.stats().waiting, 0);
+    drop(held);
 }

@@ -131,6 +131,7 @@ fn init_hold(port: u16) -> Result<(), String> {
 }
 
 /// A value whose serialization always fails.
+#[derive(Debug, serde::Deserialize)]
 struct Unserializable;
 
 impl Serialize for Unserializable {
@@ -159,7 +160,6 @@ static INIT_FIRST_FAILS: Task<String, Result<(), String>> = Task::new("init_firs
 static INIT_FIRST_HANGS: Task<String, Result<(), String>> = Task::new("init_first_hangs", init_first_hangs);
 static INIT_HOLD: Task<u16, Result<(), String>> = Task::new("init_hold", init_hold);
 /// The parent's handle on `unserializable` (its output type only has to deserialize here).
-static UNSERIALIZABLE_CALL: Task<(), u64> = Task::new("unserializable", |_| 0);
 /// Its input cannot be serialized (never reaches a worker).
 static TAKES_UNSERIALIZABLE: Task<Unserializable, u64> = Task::new("takes_unserializable", |_| 0);
 /// Not registered in the workers.
@@ -168,8 +168,29 @@ static GHOST: Task<u64, u64> = Task::new("ghost", square);
 static SQUARE_AS_STRING_OUT: Task<u64, String> = Task::new("square", |n| n.to_string());
 static SQUARE_WITH_STRING_IN: Task<String, u64> = Task::new("square", |s| s.len() as u64);
 
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Fields {
+    a: u32,
+    b: u64,
+}
+
+/// The same fields in another order (postcard would read one as the other).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Reordered {
+    b: u64,
+    a: u32,
+}
+
+static MULTIPLY: Task<(i64, i64), i64> = Task::new("multiply", |(a, b)| a * b);
+static MULTIPLY_AS_U64: Task<(u64, u64), u64> = Task::new("multiply", |(a, b)| a * b);
+static MULTIPLY_AS_PAIR_OF_U32: Task<u64, (u32, u32)> = Task::new("multiply", |_| (0, 0));
+static SUM_FIELDS: Task<Fields, u64> = Task::new("sum_fields", |f| u64::from(f.a) + f.b);
+static SUM_FIELDS_REORDERED: Task<Reordered, u64> = Task::new("sum_fields", |f| u64::from(f.a) + f.b);
+
 fn registry() -> TaskRegistry {
     TaskRegistry::new()
+        .register(&MULTIPLY)
+        .register(&SUM_FIELDS)
         .register(&SQUARE)
         .register(&PID)
         .register(&PANICS)
@@ -375,11 +396,12 @@ fn unknown_tasks_and_serde_failures_fail_only_that_task() {
     let lease = acquire(&m);
     let worker = lease.run_task(&PID, ()).unwrap();
     assert_eq!(lease.run_task(&GHOST, 3), Err(TaskError::UnknownTask { name: "ghost".into() }));
+    // A parent that declares other types than the worker's task is told so, whatever the bytes.
     let bad_out = lease.run_task(&SQUARE_AS_STRING_OUT, 300).unwrap_err();
-    assert!(matches!(&bad_out, TaskError::InvalidOutput { task, .. } if task == "square"), "{bad_out:?}");
+    assert_eq!(bad_out, TaskError::TypeMismatch { task: "square".into() });
     let bad_in = lease.run_task(&SQUARE_WITH_STRING_IN, "x".repeat(300)).unwrap_err();
-    assert!(matches!(&bad_in, TaskError::InvalidInput { task, .. } if task == "square"), "{bad_in:?}");
-    let unser = lease.run_task(&UNSERIALIZABLE_CALL, ()).unwrap_err();
+    assert_eq!(bad_in, TaskError::TypeMismatch { task: "square".into() });
+    let unser = lease.run_task(&UNSERIALIZABLE, ()).unwrap_err();
     assert!(matches!(&unser, TaskError::InvalidOutput { task, .. } if task == "unserializable"), "{unser:?}");
     // Input that cannot be serialized never leaves the parent; only that task fails.
     let handle = lease.executor().submit_task(&TAKES_UNSERIALIZABLE, Unserializable).unwrap();
@@ -388,6 +410,24 @@ fn unknown_tasks_and_serde_failures_fail_only_that_task() {
     assert_eq!(lease.run_task(&SQUARE, 9).unwrap(), 81);
     assert_eq!(lease.run_task(&PID, ()).unwrap(), worker);
     assert_eq!(lease.state(), LeaseState::Active);
+    assert_eq!(m.stats().counters.pools_retired_broken, 0);
+    m.stop();
+}
+
+/// Issue 9, item 15: same-size, different-meaning types were decoded into wrong values (a
+/// `(u64, u64) -> u64` "multiply" against workers' `(i64, i64) -> i64` returned `Ok(23)`). Each
+/// pair below decodes "successfully" with postcard; the type fingerprint makes it an error.
+fn a_type_disagreement_is_a_typed_error_never_a_wrong_value() {
+    let m = started(builder(1, 1));
+    let lease = acquire(&m);
+    let mismatch = |task: &str| TaskError::TypeMismatch { task: task.into() };
+    assert_eq!(lease.run_task(&MULTIPLY_AS_U64, (3, 7)), Err(mismatch("multiply")));
+    assert_eq!(lease.run_task(&MULTIPLY_AS_PAIR_OF_U32, 21), Err(mismatch("multiply")));
+    let reordered = Reordered { b: 2, a: 1 };
+    assert_eq!(lease.run_task(&SUM_FIELDS_REORDERED, reordered), Err(mismatch("sum_fields")));
+    // The same declarations as the worker's still work, and the worker is unharmed.
+    assert_eq!(lease.run_task(&MULTIPLY, (-3, 7)), Ok(-21));
+    assert_eq!(lease.run_task(&SUM_FIELDS, Fields { a: 1, b: 2 }), Ok(3));
     assert_eq!(m.stats().counters.pools_retired_broken, 0);
     m.stop();
 }
@@ -867,6 +907,10 @@ const TESTS: &[Test] = &[
         closures_and_tasks_on_the_wrong_backend_are_typed_errors,
     ),
     ("unknown_tasks_and_serde_failures_fail_only_that_task", unknown_tasks_and_serde_failures_fail_only_that_task),
+    (
+        "a_type_disagreement_is_a_typed_error_never_a_wrong_value",
+        a_type_disagreement_is_a_typed_error_never_a_wrong_value,
+    ),
     (
         "a_panicking_task_resolves_as_panic_and_the_worker_lives_on",
         a_panicking_task_resolves_as_panic_and_the_worker_lives_on,

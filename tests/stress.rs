@@ -131,7 +131,11 @@ fn stress_leases_never_share_a_pool_and_everything_resolves() {
 
     assert!(!over_cap.load(SeqCst), "the manager owned more than max_pools pools");
     assert_eq!(resolved.load(SeqCst), submitted, "every handle resolved");
-    wait_for("drained leases to finish", || m.leased_count() == 0);
+    // Pools are built in the background: wait for the last build too.
+    wait_for("drained leases and background builds to finish", || {
+        let s = m.stats();
+        s.leased == 0 && s.creating == 0
+    });
     let s = m.stats();
     assert_eq!(s.tasks.submitted, submitted);
     assert_eq!(s.tasks.completed, submitted);

@@ -177,8 +177,8 @@ impl Acquiring {
     /// Drops the entry (cancelling it if still queued) and its interrupt registration.
     fn unregister_entry(&mut self) {
         if std::mem::take(&mut self.registered) {
-            if let Some(interrupt) = &self.interrupt {
-                interrupt.clear();
+            if let (Some(interrupt), Some(entry)) = (&self.interrupt, &self.entry) {
+                interrupt.unregister(entry.signal());
             }
         }
         self.entry = None;

@@ -208,7 +208,7 @@ impl ExecutorLease {
     /// ```
     pub fn run_task_async<I, O>(&self, task: &Task<I, O>, input: I) -> TaskFuture<O>
     where
-        I: Serialize,
+        I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
         match self.executor().submit_task(task, input) {

@@ -47,7 +47,7 @@ use crate::error::{ConfigError, GrinderError, TaskError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::backend::process::{decode, encode, Task};
+use crate::backend::process::{decode, Task};
 use crate::task::{job_pair, remote_job_pair, PendingJob, TaskHandle, TaskOwner};
 
 use batcher::batching_thread;
@@ -324,7 +324,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
     /// serialize is [`TaskError::InvalidInput`] and queues nothing.
     pub fn enqueue_task<I, O>(&self, task: &Task<I, O>, input: I) -> Result<TaskHandle<O>, TaskError>
     where
-        I: Serialize,
+        I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
         self.enqueue_task_as_inner(None, task, input)
@@ -338,7 +338,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
         input: I,
     ) -> Result<TaskHandle<O>, TaskError>
     where
-        I: Serialize,
+        I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
         self.enqueue_task_as_inner(Some(owner.into()), task, input)
@@ -347,7 +347,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
     /// Queues the registered process `task` with `input` and blocks for its result.
     pub fn submit_task<I, O>(&self, task: &Task<I, O>, input: I) -> Result<O, TaskError>
     where
-        I: Serialize,
+        I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
         self.enqueue_task(task, input)?.wait()
@@ -360,11 +360,13 @@ impl<S: LeaseSource> WorkGrinder<S> {
         input: I,
     ) -> Result<TaskHandle<O>, TaskError>
     where
-        I: Serialize,
+        I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
         let name = task.name();
-        let input = encode(&input).map_err(|message| TaskError::InvalidInput { task: name.to_owned(), message })?;
+        let input = task
+            .encode_request(&input)
+            .map_err(|message| TaskError::InvalidInput { task: name.to_owned(), message })?;
         Ok(self.enqueue_job(owner, |owner, id| remote_job_pair(owner, id, name, input, decode::<O>))?)
     }
 

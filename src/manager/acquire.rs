@@ -11,7 +11,7 @@ use crate::error::AcquireError;
 use crate::interrupt::Interrupt;
 use crate::lease::ExecutorLease;
 use crate::state::{AcquireStep, LeaseRequest};
-use crate::waiter::{Ended, Entry, Refused};
+use crate::waiter::{Ended, Entry, Refused, Signal};
 
 use super::shared::{LeaseRef, Shared};
 
@@ -125,7 +125,7 @@ impl Shared {
         let mut entry = Entry::new(Arc::clone(self), request.clone());
         let _registered = interrupt.map(|i| {
             i.register(entry.signal());
-            ClearOnDrop(i)
+            ClearOnDrop(i, Arc::clone(entry.signal()))
         });
         entry.wait(deadline, || interrupt.is_some_and(Interrupt::is_fired)).map_err(|ended| ended.into_error(start))
     }
@@ -144,11 +144,11 @@ impl Ended {
 }
 
 /// Unregisters a waiting acquire from its interrupt when the acquire returns.
-struct ClearOnDrop<'a>(&'a Interrupt);
+struct ClearOnDrop<'a>(&'a Interrupt, Arc<Signal>);
 
 impl Drop for ClearOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.clear();
+        self.0.unregister(&self.1);
     }
 }
 

@@ -135,6 +135,9 @@ fn initialize(registry: &TaskRegistry, name: &str, args: &[u8]) -> Result<(), St
         },
         Outcome::Panicked(message) => Err(format!("initializer {name:?} panicked: {message}")),
         Outcome::UnknownTask => Err(format!("initializer {name:?} is not registered in the worker")),
+        Outcome::TypeMismatch => {
+            Err(format!("initializer {name:?}: the parent and the worker disagree on its argument type"))
+        }
         Outcome::InvalidInput(e) => Err(format!("initializer {name:?} could not decode its arguments: {e}")),
         Outcome::InvalidOutput(e) => Err(format!("initializer {name:?} could not encode its result: {e}")),
     }

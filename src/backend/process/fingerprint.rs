@@ -324,7 +324,10 @@ mod tests {
     fn the_same_type_always_has_the_same_fingerprint() {
         assert_eq!(of::<Pair>(), of::<Pair>());
         assert_eq!(of::<Shape>(), of::<Shape>());
-        assert_eq!(of::<std::collections::HashMap<String, Vec<u64>>>(), of::<std::collections::HashMap<String, Vec<u64>>>());
+        assert_eq!(
+            of::<std::collections::HashMap<String, Vec<u64>>>(),
+            of::<std::collections::HashMap<String, Vec<u64>>>()
+        );
         assert_eq!(of::<Result<(), String>>(), of::<Result<(), String>>());
         // Recursive types end at the depth limit instead of looping.
         assert_eq!(of::<Tree>(), of::<Tree>());

@@ -45,6 +45,6 @@ pub use exit::WorkerExit;
 pub use logs::ProcessLoggingConfig;
 pub use options::{InitializerCall, ProcessOptions, WorkerProgram};
 pub(crate) use pool::{BrokenHook, Pool, Shutdown};
-pub(crate) use registry::{decode, encode};
+pub(crate) use registry::decode;
 pub use registry::{Task, TaskRegistry};
 pub(crate) use spec::Spec;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::registry::{encode, Task};
+use super::registry::Task;
 use crate::error::ConfigError;
 
 /// Which program a process pool runs as its workers.
@@ -147,12 +147,12 @@ impl ProcessOptions {
     /// Records the initializer logs are forwarded when log forwarding is on.
     ///
     /// Fails if `args` cannot be serialized.
-    pub fn initializer<A: Serialize>(
+    pub fn initializer<A: Serialize + serde::de::DeserializeOwned>(
         mut self,
         task: &'static Task<A, Result<(), String>>,
         args: &A,
     ) -> Result<Self, ConfigError> {
-        let args = encode(args).map_err(|message| ConfigError::InvalidInitializerArgs { message })?;
+        let args = task.encode_request(args).map_err(|message| ConfigError::InvalidInitializerArgs { message })?;
         self.initializer = Some(InitializerCall { task: task.name(), args });
         Ok(self)
     }

@@ -403,6 +403,7 @@ impl PoolShared {
             Outcome::Value(bytes) => Ok(bytes),
             Outcome::Panicked(message) => Err(TaskError::Panicked { message }),
             Outcome::UnknownTask => Err(TaskError::UnknownTask { name: task.to_owned() }),
+            Outcome::TypeMismatch => Err(TaskError::TypeMismatch { task: task.to_owned() }),
             Outcome::InvalidInput(message) => Err(TaskError::InvalidInput { task: task.to_owned(), message }),
             Outcome::InvalidOutput(message) => Err(TaskError::InvalidOutput { task: task.to_owned(), message }),
         });

@@ -7,10 +7,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::fingerprint;
 use super::wire::Outcome;
 use crate::util::catch_panic;
 
@@ -33,12 +35,14 @@ use crate::util::catch_panic;
 pub struct Task<I, O> {
     name: &'static str,
     f: fn(I) -> O,
+    /// The fingerprint of `(I, O)`, computed once (see `fingerprint.rs`).
+    types: OnceLock<u64>,
 }
 
 impl<I, O> Task<I, O> {
     /// A task named `name` running `f`. The name must be unique within a registry.
     pub const fn new(name: &'static str, f: fn(I) -> O) -> Self {
-        Task { name, f }
+        Task { name, f, types: OnceLock::new() }
     }
 
     /// The task's name, as the worker looks it up.
@@ -49,6 +53,21 @@ impl<I, O> Task<I, O> {
     /// Runs the function in this process (what the worker does with a request).
     pub fn call(&self, input: I) -> O {
         (self.f)(input)
+    }
+}
+
+impl<I: DeserializeOwned, O: DeserializeOwned> Task<I, O> {
+    /// The structural fingerprint of the task's input and output types.
+    fn types(&self) -> u64 {
+        *self.types.get_or_init(fingerprint::of::<(I, O)>)
+    }
+}
+
+impl<I: Serialize + DeserializeOwned, O: DeserializeOwned> Task<I, O> {
+    /// A request for this task: the type fingerprint (8 bytes), then the serialized input. The
+    /// worker checks the fingerprint before it decodes anything.
+    pub(crate) fn encode_request(&self, input: &I) -> Result<Vec<u8>, String> {
+        postcard::to_extend(input, self.types().to_le_bytes().to_vec()).map_err(|e| e.to_string())
     }
 }
 
@@ -99,10 +118,10 @@ impl TaskRegistry {
     pub fn register<I, O>(mut self, task: &'static Task<I, O>) -> Self
     where
         I: DeserializeOwned + 'static,
-        O: Serialize + 'static,
+        O: Serialize + DeserializeOwned + 'static,
     {
-        let f = task.f;
-        let invoke: Invoke = Box::new(move |bytes| invoke(f, bytes));
+        let (f, types) = (task.f, task.types());
+        let invoke: Invoke = Box::new(move |bytes| invoke(f, types, bytes));
         if self.tasks.insert(task.name, invoke).is_some() {
             panic!("leasepool: two tasks are registered under the name {:?}", task.name);
         }
@@ -141,7 +160,11 @@ impl fmt::Debug for TaskRegistry {
     }
 }
 
-fn invoke<I: DeserializeOwned, O: Serialize>(f: fn(I) -> O, bytes: &[u8]) -> Outcome {
+fn invoke<I: DeserializeOwned, O: Serialize>(f: fn(I) -> O, types: u64, request: &[u8]) -> Outcome {
+    let Some((sent, bytes)) = request.split_first_chunk::<8>() else { return Outcome::TypeMismatch };
+    if u64::from_le_bytes(*sent) != types {
+        return Outcome::TypeMismatch;
+    }
     let input: I = match decode(bytes) {
         Ok(input) => input,
         Err(e) => return Outcome::InvalidInput(e),

@@ -12,8 +12,9 @@ use ipc_channel::ipc::IpcSender;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version both sides must speak. Bump it on any change to the messages below.
-/// (2: the setup travels in the [`Bootstrap`] on stdin instead of a `Setup` round trip.)
-pub(crate) const PROTOCOL: u16 = 2;
+/// (2: the setup travels in the [`Bootstrap`] on stdin instead of a `Setup` round trip; 3: task
+/// requests start with a type fingerprint, and `Outcome::TypeMismatch`.)
+pub(crate) const PROTOCOL: u16 = 3;
 
 /// The environment variable that marks a process as a leasepool worker. Its value is the
 /// protocol version the parent speaks.
@@ -102,6 +103,8 @@ pub(crate) enum Outcome {
     Panicked(String),
     /// No task of that name is registered in the worker.
     UnknownTask,
+    /// The request's type fingerprint differs from the worker's task (see `fingerprint.rs`).
+    TypeMismatch,
     /// The input did not deserialize into the task's input type.
     InvalidInput(String),
     /// The output did not serialize.
