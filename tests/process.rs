@@ -685,6 +685,40 @@ fn bootstrap_never_blocks_forever() {
     assert!(err.to_string().contains("cannot spawn"), "{err}");
 }
 
+/// Issue 9, items 10 to 12: bootstrap failures say what happened, name what is missing, and a
+/// program that is not a worker is detected once (its `main` runs once per worker, not again on
+/// every retry).
+fn bootstrap_failures_say_what_happened_and_are_not_retried_when_hopeless() {
+    let dir = scratch_dir("hopeless");
+    let runs = dir.join("runs");
+    // 11. A program without run_if_worker: it runs its own `main` (here: records the run, exits).
+    let script = format!("echo run >> '{}'", runs.display());
+    let normal = builder(1, 2).process_options(ProcessOptions::default().program("sh", ["-c", script.as_str()]));
+    let err = normal.build().unwrap().start().unwrap_err().to_string();
+    assert!(err.contains("ran as a normal program") && err.contains("run_if_worker"), "{err}");
+    let lines = std::fs::read_to_string(&runs).unwrap().lines().count();
+    assert_eq!(lines, 2, "main ran once per worker of one attempt, not again on retries");
+    // ... and one that works long before serving fails after one start_timeout, not three.
+    let slow = builder(1, 1)
+        .process_options(ProcessOptions::default().program("sleep", ["30"]).start_timeout(Duration::from_millis(400)));
+    let began = Instant::now();
+    let err = slow.build().unwrap().start().unwrap_err().to_string();
+    assert!(err.contains("did not connect") && err.contains("run_if_worker"), "{err}");
+    // Generous for a loaded machine; three attempts took 1.2 s plus the spawns.
+    assert!(began.elapsed() < Duration::from_millis(1100), "took {:?}", began.elapsed());
+    // 10. Killed before connecting: said so, without the run_if_worker hint.
+    let killed = builder(1, 1).process_options(ProcessOptions::default().program("sh", ["-c", "kill -9 $$"]));
+    let err = killed.build().unwrap().start().unwrap_err().to_string();
+    assert!(err.contains("killed by signal 9") && !err.contains("run_if_worker"), "{err}");
+    // 12. A missing program and a missing directory are named.
+    let missing = builder(1, 1).process_options(ProcessOptions::default().program("/nonexistent/worker", ["x"]));
+    let err = missing.build().unwrap().start().unwrap_err().to_string();
+    assert!(err.contains("worker program /nonexistent/worker was not found"), "{err}");
+    let no_dir = builder(1, 1).worker_cwd("/nonexistent/dir");
+    let err = no_dir.build().unwrap().start().unwrap_err().to_string();
+    assert!(err.contains("worker directory /nonexistent/dir does not exist"), "{err}");
+}
+
 fn the_workers_of_a_pool_start_concurrently() {
     // Every worker's initializer waits at a barrier that the test opens only once all four are
     // in it: a pool that started its workers one after another would never get there.
@@ -941,6 +975,10 @@ const TESTS: &[Test] = &[
     ),
     ("process_logging_configuration_is_validated", process_logging_configuration_is_validated),
     ("bootstrap_never_blocks_forever", bootstrap_never_blocks_forever),
+    (
+        "bootstrap_failures_say_what_happened_and_are_not_retried_when_hopeless",
+        bootstrap_failures_say_what_happened_and_are_not_retried_when_hopeless,
+    ),
     ("the_workers_of_a_pool_start_concurrently", the_workers_of_a_pool_start_concurrently),
     (
         "one_failing_worker_fails_the_whole_start_and_leaves_nothing_behind",

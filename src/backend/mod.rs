@@ -26,6 +26,9 @@ pub(crate) struct BuildFailure {
     /// shut down but cannot be joined. Trying again is pointless, and a graceful stop must
     /// report these threads as not joined.
     pub(crate) stuck: Option<Pool>,
+    /// Trying again would fail the same way (threads stuck in a hook; a worker program that is
+    /// not a worker, or is missing).
+    pub(crate) hopeless: bool,
 }
 
 /// One pool, of either backend.
@@ -47,13 +50,17 @@ impl Pool {
                     options: config.process.clone(),
                     logging: config.process_logging.clone(),
                 };
-                process::Pool::create(spec, seq, on_broken)
-                    .map(Pool::Process)
-                    .map_err(|reason| BuildFailure { reason, stuck: None })
+                process::Pool::create(spec, seq, on_broken).map(Pool::Process).map_err(|f| BuildFailure {
+                    reason: f.reason,
+                    stuck: None,
+                    hopeless: f.hopeless,
+                })
             }
-            _ => thread::Pool::create(config, seq)
-                .map(Pool::Thread)
-                .map_err(|(reason, stuck)| BuildFailure { reason, stuck: stuck.map(Pool::Thread) }),
+            _ => thread::Pool::create(config, seq).map(Pool::Thread).map_err(|(reason, stuck)| BuildFailure {
+                hopeless: stuck.is_some(),
+                reason,
+                stuck: stuck.map(Pool::Thread),
+            }),
         }
     }
 

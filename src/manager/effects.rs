@@ -138,9 +138,8 @@ impl Shared {
                 log::info!(target: self.log_target(), "executor created (backend={}, seq={seq}, workers={})", self.config.backend, self.config.workers_per_pool);
                 Ok(pool)
             }
-            Err(BuildFailure { reason, stuck }) => {
+            Err(BuildFailure { reason, stuck, hopeless }) => {
                 log::warn!(target: self.log_target(), "retiring a broken executor (seq={seq}): {reason}");
-                let hopeless = stuck.is_some();
                 if let Some(stuck) = stuck {
                     self.retired.lock().push(Arc::new(stuck));
                 }

@@ -11,7 +11,7 @@ use ipc_channel::ipc::{IpcReceiver, IpcSender};
 use parking_lot::{Condvar, Mutex};
 
 use super::exit::WorkerExit;
-use super::spawn::{self, Started};
+use super::spawn::{self, StartFailure, Started};
 use super::spec::{Settings, Spec};
 use super::wire::{self, Envelope, FromWorker, Outcome, ToWorker};
 use crate::error::TaskError;
@@ -131,7 +131,7 @@ pub(crate) struct Pool {
 impl Pool {
     /// Starts `spec.workers` workers, all at once, and waits until each is ready (handshake, log
     /// setup, initializer). Any failure kills what was started and says why.
-    pub(crate) fn create(spec: Spec, seq: u64, on_broken: BrokenHook) -> Result<Pool, String> {
+    pub(crate) fn create(spec: Spec, seq: u64, on_broken: BrokenHook) -> Result<Pool, StartFailure> {
         let settings = Settings::from(spec);
         let indices: Vec<usize> = (0..settings.workers).collect();
         let started = spawn::start_workers(&settings, seq, &indices)?;
@@ -158,7 +158,7 @@ impl Pool {
                 }
                 let pool = Pool { shared };
                 pool.shutdown(Shutdown::Kill);
-                return Err(reason);
+                return Err(reason.into());
             }
         }
         Ok(Pool { shared })
@@ -471,7 +471,7 @@ impl PoolShared {
                 }
             }
             Ok(None) => unreachable!("one worker was asked for"),
-            Err(reason) => self.break_pool(format!("could not replace a recycled worker: {reason}")),
+            Err(failure) => self.break_pool(format!("could not replace a recycled worker: {}", failure.reason)),
         }
     }
 

@@ -186,15 +186,29 @@ impl Starting {
     }
 }
 
+/// Why starting workers failed, and whether trying again is pointless (the program is not a
+/// worker, or cannot be found: a retry would run the host's `main` again, or fail the same way).
+#[derive(Debug)]
+pub(crate) struct StartFailure {
+    pub(crate) reason: String,
+    pub(crate) hopeless: bool,
+}
+
+impl From<String> for StartFailure {
+    fn from(reason: String) -> Self {
+        StartFailure { reason, hopeless: false }
+    }
+}
+
 /// Starts one worker per entry of `indices` (slot numbers, used in thread names and errors), all
 /// at once, and waits until every one is ready (hello checked, log forwarding installed,
 /// initializer run) or the pool's start timeout passes. On any failure every child of the
 /// attempt is killed and reaped and every thread it started ends; the error says why.
-pub(crate) fn start_workers(settings: &Settings, seq: u64, indices: &[usize]) -> Result<Vec<Started>, String> {
+pub(crate) fn start_workers(settings: &Settings, seq: u64, indices: &[usize]) -> Result<Vec<Started>, StartFailure> {
     if std::env::var_os(WORKER_ENV).is_some() {
-        return Err("this process is itself a leasepool worker: call leasepool::run_if_worker(..) at the top of \
-                    main, before any manager is built"
-            .into());
+        let reason = "this process is itself a leasepool worker: call leasepool::run_if_worker(..) at the top of \
+                      main, before any manager is built";
+        return Err(StartFailure { reason: reason.into(), hopeless: true });
     }
     let options = &settings.options;
     let deadline = Instant::now() + options.start_timeout;
@@ -207,7 +221,8 @@ pub(crate) fn start_workers(settings: &Settings, seq: u64, indices: &[usize]) ->
     // The spawner forks while this thread prepares the servers and the reader threads.
     let spawned = request_spawns(indices.iter().map(|_| command(settings, &program)).collect());
     let (report_tx, reports) = channel::unbounded();
-    let mut attempt = Attempt { settings, workers: Vec::with_capacity(indices.len()), orphans: Vec::new() };
+    let mut attempt =
+        Attempt { settings, workers: Vec::with_capacity(indices.len()), orphans: Vec::new(), hopeless: false };
     let mut prepared = Ok(());
     for (position, &index) in indices.iter().enumerate() {
         match prepare(settings, seq, index, position, report_tx.clone()) {
@@ -220,7 +235,7 @@ pub(crate) fn start_workers(settings: &Settings, seq: u64, indices: &[usize]) ->
     }
     let children = match spawned.recv() {
         Ok(children) => children,
-        Err(_) => return Err(attempt.fail("cannot spawn workers: the leasepool-spawner thread is gone".into())),
+        Err(_) => return Err(attempt.fail("cannot spawn workers: the leasepool-spawner thread is gone".into()).into()),
     };
     let mut spawn_error = None;
     for (k, result) in children.into_iter().enumerate() {
@@ -237,19 +252,39 @@ pub(crate) fn start_workers(settings: &Settings, seq: u64, indices: &[usize]) ->
                     let _ = tx.send(launch);
                 }
             }
-            Err(e) if spawn_error.is_none() => spawn_error = Some(format!("cannot spawn worker {}: {e}", indices[k])),
+            Err(e) if spawn_error.is_none() => {
+                spawn_error = Some(spawn_failure(settings, indices[k], &e));
+                attempt.hopeless = e.kind() == std::io::ErrorKind::NotFound;
+            }
             Err(_) => {}
         }
     }
     if let Err(reason) = prepared {
-        return Err(attempt.fail(reason));
+        return Err(attempt.fail(reason).into());
     }
     if let Some(reason) = spawn_error {
-        return Err(attempt.fail(reason));
+        let hopeless = attempt.hopeless;
+        return Err(StartFailure { reason: attempt.fail(reason), hopeless });
     }
     drop(report_tx);
-    attempt.wait(&reports, deadline)?;
+    if let Err(reason) = attempt.wait(&reports, deadline) {
+        return Err(StartFailure { reason, hopeless: attempt.hopeless });
+    }
     Ok(attempt.into_started())
+}
+
+/// Why a worker could not be spawned, naming the path that is missing.
+fn spawn_failure(settings: &Settings, index: usize, error: &std::io::Error) -> String {
+    let options = &settings.options;
+    if error.kind() == std::io::ErrorKind::NotFound {
+        if let Some(dir) = options.cwd.as_ref().filter(|d| !d.is_dir()) {
+            return format!("cannot spawn worker {index}: the worker directory {} does not exist", dir.display());
+        }
+        if let WorkerProgram::Path { path, .. } = &options.program {
+            return format!("cannot spawn worker {index}: the worker program {} was not found", path.display());
+        }
+    }
+    format!("cannot spawn worker {index}: {error}")
 }
 
 /// Creates worker `index`'s one-shot server and token and starts its reader thread, which
@@ -308,6 +343,8 @@ struct Attempt<'a> {
     workers: Vec<Starting>,
     /// Children whose reader thread could not be prepared.
     orphans: Vec<Child>,
+    /// The failure will repeat on a retry (see [`StartFailure`]).
+    hopeless: bool,
 }
 
 impl Attempt<'_> {
@@ -323,7 +360,13 @@ impl Attempt<'_> {
                 let reason = if late.connected.load(Ordering::Acquire) {
                     format!("worker {} was not ready within {timeout:?} (initializer too slow?)", late.pid)
                 } else {
-                    format!("worker {} did not connect within {timeout:?}", late.pid)
+                    // Alive but silent: it is running the host program instead of serving.
+                    self.hopeless = true;
+                    format!(
+                        "worker {} did not connect within {timeout:?}: the worker program must call \
+                         leasepool::run_if_worker(..) first thing in main, before any other work",
+                        late.pid
+                    )
                 };
                 return Err(self.fail(reason));
             }
@@ -373,10 +416,18 @@ impl Attempt<'_> {
                     "worker {pid} could not complete the bootstrap ({exit}): a different leasepool protocol \
                      version, or it could not reach the parent; its stderr says which"
                 ),
-                Some(exit) => format!(
-                    "worker {pid} exited ({exit}) before connecting; does the worker program call \
-                     leasepool::run_if_worker(..) at the top of main?"
+                Some(WorkerExit::Signal(signal)) => format!(
+                    "worker {pid} was killed by signal {signal} before connecting (killed from outside, or it \
+                     crashed while starting)"
                 ),
+                Some(exit) => {
+                    // It ran to its end without serving: it is not a worker, and never will be.
+                    self.hopeless = true;
+                    format!(
+                        "worker {pid} exited ({exit}) before connecting: it ran as a normal program; the worker \
+                         program must call leasepool::run_if_worker(..) first thing in main"
+                    )
+                }
                 None => format!("worker {pid} did not connect"),
             },
             Failure::Disconnected => {
