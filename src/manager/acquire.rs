@@ -37,11 +37,13 @@ impl Shared {
         let start = Instant::now();
         let request = self.lease_request(&options, start)?;
         let deadline = Shared::acquire_deadline(&options, start);
+        let mut now = start; // one clock read on the uncontended path
         loop {
-            let lease = self.wait_for_lease(&request, deadline, options.interrupt.as_ref(), start)?;
+            let lease = self.wait_for_lease(&request, deadline, options.interrupt.as_ref(), start, now)?;
             if let Some(lease) = self.healthy(lease) {
                 return Ok(ExecutorLease::new(lease));
             }
+            now = Instant::now();
         }
     }
 
@@ -105,6 +107,7 @@ impl Shared {
         deadline: Option<Instant>,
         interrupt: Option<&Interrupt>,
         start: Instant,
+        now: Instant,
     ) -> Result<LeaseRef, AcquireError> {
         if interrupt.is_some_and(Interrupt::is_fired) {
             return Err(AcquireError::Interrupted);
@@ -112,7 +115,7 @@ impl Shared {
         // The uncontended path: an idle pool and nobody starving. No entry (and no allocation)
         // unless the caller has to queue; the entry's first look repeats this step.
         let mut st = self.state.lock();
-        match st.try_acquire(request, Instant::now()) {
+        match st.try_acquire(request, now) {
             AcquireStep::Granted(lease, effects) => {
                 drop(st);
                 self.apply(effects);
