@@ -84,8 +84,6 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
         .map_err(|e| format!("cannot connect to the parent: {e}"))?;
     let (requests, rx): (IpcSender<Envelope<ToWorker>>, IpcReceiver<Envelope<ToWorker>>) =
         ipc::channel().map_err(|e| format!("cannot create the request channel: {e}"))?;
-    let hello = FromWorker::Hello { token: boot.token, pid: std::process::id(), requests };
-    tx.send(Envelope::new(hello)).map_err(|e| format!("cannot say hello: {e}"))?;
     let tx = Arc::new(Mutex::new(tx));
     let send = |msg: FromWorker| tx.lock().send(Envelope::new(msg)).is_ok();
 
@@ -99,14 +97,19 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
             log::error!(target: "leasepool::worker", "task panicked{at}: {message}");
         }));
     }
+    // Without an initializer the worker is ready as it says hello; with one, it says hello first
+    // (so that the records the initializer logs reach the parent), then how the initializer went.
+    let ready = boot.initializer.is_none();
+    let hello = FromWorker::Hello { token: boot.token, pid: std::process::id(), requests, ready };
+    tx.lock().send(Envelope::new(hello)).map_err(|e| format!("cannot say hello: {e}"))?;
     if let Some((name, args)) = boot.initializer {
         if let Err(reason) = initialize(registry, &name, &args) {
             send(FromWorker::InitFailed { reason });
             return Ok(INIT_FAILED);
         }
-    }
-    if !send(FromWorker::Ready) {
-        return Ok(0);
+        if !send(FromWorker::Ready) {
+            return Ok(0);
+        }
     }
 
     loop {

@@ -537,8 +537,8 @@ impl ReaderThread {
     }
 }
 
-/// Checks the child's hello (token and pid) and waits for `Ready`, re-emitting the log records
-/// its setup produces.
+/// Checks the child's hello (token and pid) and, if it has an initializer to run, waits for
+/// `Ready`, re-emitting the log records the initializer produces.
 fn setup(
     replies: Replies,
     hello: Envelope<FromWorker>,
@@ -547,8 +547,8 @@ fn setup(
     forward: Option<&Forward>,
     connected: &AtomicBool,
 ) -> Result<(Replies, Requests), Failure> {
-    let requests = match hello.open() {
-        Ok(FromWorker::Hello { token: t, pid: p, requests }) if t == token && p == pid => requests,
+    let (requests, ready) = match hello.open() {
+        Ok(FromWorker::Hello { token: t, pid: p, requests, ready }) if t == token && p == pid => (requests, ready),
         Ok(FromWorker::Hello { .. }) => {
             return Err(Failure::Rejected(format!("worker {pid} handshake rejected: wrong token or pid")))
         }
@@ -557,6 +557,9 @@ fn setup(
         Err(v) => return Err(Failure::Rejected(format!("worker {pid} speaks protocol {v}, the parent {PROTOCOL}"))),
     };
     connected.store(true, Ordering::Release);
+    if ready {
+        return Ok((replies, requests));
+    }
     loop {
         match replies.recv().map(Envelope::open) {
             Ok(Ok(FromWorker::Ready)) => return Ok((replies, requests)),
