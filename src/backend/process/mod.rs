@@ -31,6 +31,7 @@
 
 mod child;
 mod exit;
+mod linger;
 mod logs;
 mod options;
 mod pool;

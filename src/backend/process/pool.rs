@@ -11,6 +11,7 @@ use ipc_channel::ipc::{IpcReceiver, IpcSender};
 use parking_lot::{Condvar, Mutex};
 
 use super::exit::WorkerExit;
+use super::linger::{self, LINGER};
 use super::spawn::{self, Started};
 use super::spec::{Settings, Spec};
 use super::wire::{self, Envelope, FromWorker, Outcome, ToWorker};
@@ -349,7 +350,10 @@ impl PoolShared {
     /// then reaps the worker and decides what its end means.
     fn read(self: Arc<Self>, index: usize, worker: Arc<Worker>, replies: IpcReceiver<Envelope<FromWorker>>) {
         let mut protocol_error = None;
-        while let Ok(envelope) = replies.recv() {
+        // The first wait is for the worker's first task, which may never come: block at once.
+        let mut linger = Duration::ZERO;
+        while let Ok(envelope) = linger::recv(&replies, linger) {
+            linger = LINGER;
             match envelope.open() {
                 Ok(FromWorker::Done { id, outcome }) => self.on_done(index, id, outcome),
                 Ok(FromWorker::Log(record)) => self.settings.emit(&record),
