@@ -10,12 +10,11 @@
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Duration;
 
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use parking_lot::Mutex;
 
-use super::linger::{self, LINGER};
+use super::linger::Linger;
 use super::logs;
 use super::registry::{decode, TaskRegistry};
 use super::wire::{
@@ -114,13 +113,11 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
         }
     }
 
-    // The first wait is for the first task, which may never come: block at once. After a task,
-    // poll briefly: a busy caller's next request is usually already on its way.
-    let mut linger = Duration::ZERO;
+    // After a task, poll briefly: a busy caller's next request is usually already on its way.
+    let mut linger = Linger::new();
     loop {
         // The parent gone (disconnect) or speaking another protocol: nothing left to serve.
-        let Ok(envelope) = linger::recv(&rx, linger) else { return Ok(0) };
-        linger = LINGER;
+        let Ok(envelope) = linger.recv(&rx) else { return Ok(0) };
         let Ok(request) = envelope.open() else { return Ok(BOOTSTRAP_FAILED) };
         match request {
             ToWorker::Run { id, task, input } => {

@@ -11,7 +11,7 @@ use ipc_channel::ipc::{IpcReceiver, IpcSender};
 use parking_lot::{Condvar, Mutex};
 
 use super::exit::WorkerExit;
-use super::linger::{self, LINGER};
+use super::linger::Linger;
 use super::spawn::{self, Started};
 use super::spec::{Settings, Spec};
 use super::wire::{self, Envelope, FromWorker, Outcome, ToWorker};
@@ -350,10 +350,8 @@ impl PoolShared {
     /// then reaps the worker and decides what its end means.
     fn read(self: Arc<Self>, index: usize, worker: Arc<Worker>, replies: IpcReceiver<Envelope<FromWorker>>) {
         let mut protocol_error = None;
-        // The first wait is for the worker's first task, which may never come: block at once.
-        let mut linger = Duration::ZERO;
-        while let Ok(envelope) = linger::recv(&replies, linger) {
-            linger = LINGER;
+        let mut linger = Linger::new();
+        while let Ok(envelope) = linger.recv(&replies) {
             match envelope.open() {
                 Ok(FromWorker::Done { id, outcome }) => self.on_done(index, id, outcome),
                 Ok(FromWorker::Log(record)) => self.settings.emit(&record),
