@@ -11,7 +11,9 @@
 //!
 //! A real `cargo bench` run then prints an interleaved check of benchmark 1 on stderr (see
 //! [`paired_round_trips`]): round trip times drift with where the scheduler puts the processes,
-//! and interleaving pairs every leasepool block with baseline blocks run moments apart.
+//! and interleaving pairs every leasepool block with baseline blocks run moments apart. It also
+//! prints the same comparison for round trips that each follow a pause ([`spaced_round_trips`]),
+//! when nobody is still awake from the previous one.
 //!
 //! 3. Pool start (printed on stderr, see [`pool_start`]): `manager.start()` of a process manager
 //!    with one pool of 1 and of 4 workers, vs the same number of bare self-executions of this
@@ -150,6 +152,7 @@ fn round_trip(c: &mut Criterion, paired: bool) {
     group.finish();
     if paired {
         paired_round_trips([&leasepool, &raw, &procspawn]);
+        spaced_round_trips([&leasepool, &raw]);
     }
 
     pool.shutdown();
@@ -184,6 +187,34 @@ fn paired_round_trips(variants: [&dyn Fn() -> u64; 3]) {
         "paired round trips ({BLOCKS} interleaved blocks of {PER_BLOCK}): median per call leasepool {lease:.1} µs, \
          raw {raw:.1} µs, procspawn {procspawn:.1} µs; leasepool/raw {raw_mid:.2}x (p10 {raw_lo:.2}, p90 {raw_hi:.2}), \
          leasepool/procspawn {ps_mid:.2}x (p10 {ps_lo:.2}, p90 {ps_hi:.2})"
+    );
+}
+
+/// Like [`paired_round_trips`] for leasepool and raw, but every round trip follows a pause of
+/// [`PAUSE`], long enough for every thread and process involved to have gone to sleep: what a
+/// caller that makes a round trip now and then sees. Only the round trips are timed.
+fn spaced_round_trips(variants: [&dyn Fn() -> u64; 2]) {
+    const BLOCKS: usize = 40;
+    const PER_BLOCK: usize = 25;
+    const PAUSE: Duration = Duration::from_micros(500);
+    let mut micros: [Vec<f64>; 2] = Default::default();
+    for block in 0..BLOCKS {
+        for v in (0..2).map(|k| (block + k) % 2) {
+            let mut calls = Vec::with_capacity(PER_BLOCK);
+            for _ in 0..PER_BLOCK {
+                std::thread::sleep(PAUSE);
+                let start = Instant::now();
+                black_box(variants[v]());
+                calls.push(start.elapsed().as_secs_f64() * 1e6);
+            }
+            micros[v].push(quantiles(calls)[1]);
+        }
+    }
+    let [lo, mid, hi] = quantiles((0..BLOCKS).map(|b| micros[0][b] / micros[1][b]).collect());
+    let [lease, raw] = micros.map(|m| quantiles(m)[1]);
+    eprintln!(
+        "spaced round trips ({BLOCKS} interleaved blocks of {PER_BLOCK}, each after a {PAUSE:?} pause): median \
+         leasepool {lease:.1} µs, raw {raw:.1} µs; leasepool/raw {mid:.2}x (p10 {lo:.2}, p90 {hi:.2})"
     );
 }
 
