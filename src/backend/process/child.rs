@@ -88,6 +88,13 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
     let tx = Arc::new(Mutex::new(tx));
     let send = |msg: FromWorker| tx.lock().send(Envelope::new(msg)).is_ok();
 
+    // Hello first, so that nothing (a log record) can come before it. Without an initializer the
+    // worker is ready as it says hello (the rest of the setup takes no time, and a request that
+    // arrives meanwhile waits in the channel); with one, how the initializer went follows, after
+    // the records it logged.
+    let ready = boot.initializer.is_none();
+    let hello = FromWorker::Hello { token: boot.token, pid: std::process::id(), requests, ready };
+    tx.lock().send(Envelope::new(hello)).map_err(|e| format!("cannot say hello: {e}"))?;
     // Setup, without waiting for the parent: it is in the bootstrap.
     if let Some(level) = boot.log_level {
         logs::install(Arc::clone(&tx), logs::level_from_index(level));
@@ -98,11 +105,6 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
             log::error!(target: "leasepool::worker", "task panicked{at}: {message}");
         }));
     }
-    // Without an initializer the worker is ready as it says hello; with one, it says hello first
-    // (so that the records the initializer logs reach the parent), then how the initializer went.
-    let ready = boot.initializer.is_none();
-    let hello = FromWorker::Hello { token: boot.token, pid: std::process::id(), requests, ready };
-    tx.lock().send(Envelope::new(hello)).map_err(|e| format!("cannot say hello: {e}"))?;
     if let Some((name, args)) = boot.initializer {
         if let Err(reason) = initialize(registry, &name, &args) {
             send(FromWorker::InitFailed { reason });
