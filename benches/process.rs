@@ -153,6 +153,8 @@ fn round_trip(c: &mut Criterion, paired: bool) {
     if paired {
         paired_round_trips([&leasepool, &raw, &procspawn]);
         spaced_round_trips([&leasepool, &raw]);
+        let worker = lease.worker_pids()[0];
+        sleeps_per_round_trip([(&leasepool, worker), (&raw, pingpong.child.id())]);
     }
 
     pool.shutdown();
@@ -215,6 +217,43 @@ fn spaced_round_trips(variants: [&dyn Fn() -> u64; 2]) {
     eprintln!(
         "spaced round trips ({BLOCKS} interleaved blocks of {PER_BLOCK}, each after a {PAUSE:?} pause): median \
          leasepool {lease:.1} µs, raw {raw:.1} µs; leasepool/raw {mid:.2}x (p10 {lo:.2}, p90 {hi:.2})"
+    );
+}
+
+/// Voluntary context switches (a thread blocking: each one is a wake-up to pay) of every thread
+/// of `pids`, from `/proc/<pid>/task/*/status`.
+fn voluntary_switches(pids: &[u32]) -> u64 {
+    let mut total = 0;
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            let field = status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"));
+            total += field.and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// How often a back-to-back round trip puts a thread to sleep (and so pays a wake-up), counted
+/// over all threads of this process and of the other process: what makes a round trip depend on
+/// the VM's wake-up state.
+fn sleeps_per_round_trip(variants: [(&dyn Fn() -> u64, u32); 2]) {
+    const CALLS: u32 = 5000;
+    let mut per_call = [0.0; 2];
+    for (v, (call, other)) in variants.into_iter().enumerate() {
+        call(); // warm: the threads involved are awake
+        let pids = [std::process::id(), other];
+        let before = voluntary_switches(&pids);
+        for _ in 0..CALLS {
+            black_box(call());
+        }
+        per_call[v] = (voluntary_switches(&pids) - before) as f64 / f64::from(CALLS);
+    }
+    eprintln!(
+        "sleeps per back-to-back round trip ({CALLS} calls; voluntary context switches of both processes): \
+         leasepool {:.2}, raw {:.2}",
+        per_call[0], per_call[1]
     );
 }
 
