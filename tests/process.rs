@@ -643,6 +643,27 @@ fn worker_logs_are_forwarded_filtered_and_delivered_before_stop_returns() {
     assert!(LOGS.0.lock().unwrap().iter().all(|(_, _, m)| !m.contains(&n)));
 }
 
+fn a_bootstrap_too_large_for_a_pipe_still_reaches_every_worker() {
+    // An initializer argument larger than a pipe is sure to take at once (4 KiB) is written by
+    // the worker's reader thread rather than by the caller.
+    let target = "large-bootstrap";
+    let tag = format!("{}-{}", nonce(), "x".repeat(100_000));
+    let m = started(
+        builder(1, 2)
+            .worker_initializer(&INIT_OK, &tag)
+            .process_logging(ProcessLoggingConfig::enabled(LevelFilter::Warn).target(target)),
+    );
+    assert_eq!(logged(target, &tag).len(), 2, "both workers ran the initializer with the whole argument");
+    assert_eq!(acquire(&m).run_task(&SQUARE, 3).unwrap(), 9);
+    m.stop();
+    // The same bootstrap to a program that never reads its stdin still times out cleanly.
+    let deaf = builder(1, 2)
+        .process_options(ProcessOptions::default().program("sleep", ["30"]).start_timeout(Duration::from_millis(300)))
+        .worker_initializer(&INIT_OK, &tag);
+    let err = deaf.build().unwrap().start().unwrap_err();
+    assert!(err.to_string().contains("did not connect within"), "{err}");
+}
+
 fn process_logging_configuration_is_validated() {
     let thread = LeasedExecutorManager::builder().max_pools(1).forward_process_logs(true).build();
     assert!(matches!(thread, Err(leasepool::ConfigError::ProcessOnly { .. })), "{thread:?}");
@@ -972,6 +993,10 @@ const TESTS: &[Test] = &[
     (
         "worker_logs_are_forwarded_filtered_and_delivered_before_stop_returns",
         worker_logs_are_forwarded_filtered_and_delivered_before_stop_returns,
+    ),
+    (
+        "a_bootstrap_too_large_for_a_pipe_still_reaches_every_worker",
+        a_bootstrap_too_large_for_a_pipe_still_reaches_every_worker,
     ),
     ("process_logging_configuration_is_validated", process_logging_configuration_is_validated),
     ("bootstrap_never_blocks_forever", bootstrap_never_blocks_forever),

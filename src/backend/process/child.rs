@@ -13,6 +13,7 @@ use std::sync::Arc;
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender};
 use parking_lot::Mutex;
 
+use super::linger::Linger;
 use super::logs;
 use super::registry::{decode, TaskRegistry};
 use super::wire::{
@@ -83,11 +84,16 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
         .map_err(|e| format!("cannot connect to the parent: {e}"))?;
     let (requests, rx): (IpcSender<Envelope<ToWorker>>, IpcReceiver<Envelope<ToWorker>>) =
         ipc::channel().map_err(|e| format!("cannot create the request channel: {e}"))?;
-    let hello = FromWorker::Hello { token: boot.token, pid: std::process::id(), requests };
-    tx.send(Envelope::new(hello)).map_err(|e| format!("cannot say hello: {e}"))?;
     let tx = Arc::new(Mutex::new(tx));
     let send = |msg: FromWorker| tx.lock().send(Envelope::new(msg)).is_ok();
 
+    // Hello first, so that nothing (a log record) can come before it. Without an initializer the
+    // worker is ready as it says hello (the rest of the setup takes no time, and a request that
+    // arrives meanwhile waits in the channel); with one, how the initializer went follows, after
+    // the records it logged.
+    let ready = boot.initializer.is_none();
+    let hello = FromWorker::Hello { token: boot.token, pid: std::process::id(), requests, ready };
+    tx.lock().send(Envelope::new(hello)).map_err(|e| format!("cannot say hello: {e}"))?;
     // Setup, without waiting for the parent: it is in the bootstrap.
     if let Some(level) = boot.log_level {
         logs::install(Arc::clone(&tx), logs::level_from_index(level));
@@ -103,14 +109,16 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
             send(FromWorker::InitFailed { reason });
             return Ok(INIT_FAILED);
         }
-    }
-    if !send(FromWorker::Ready) {
-        return Ok(0);
+        if !send(FromWorker::Ready) {
+            return Ok(0);
+        }
     }
 
+    // After a task, poll briefly: a busy caller's next request is usually already on its way.
+    let mut linger = Linger::new();
     loop {
         // The parent gone (disconnect) or speaking another protocol: nothing left to serve.
-        let Ok(envelope) = rx.recv() else { return Ok(0) };
+        let Ok(envelope) = linger.recv(&rx) else { return Ok(0) };
         let Ok(request) = envelope.open() else { return Ok(BOOTSTRAP_FAILED) };
         match request {
             ToWorker::Run { id, task, input } => {

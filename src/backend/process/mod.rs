@@ -32,6 +32,7 @@
 mod child;
 pub(crate) mod exit;
 mod fingerprint;
+mod linger;
 pub(crate) mod logs;
 pub(crate) mod options;
 mod pool;

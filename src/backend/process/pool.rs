@@ -11,6 +11,7 @@ use ipc_channel::ipc::{IpcReceiver, IpcSender};
 use parking_lot::{Condvar, Mutex};
 
 use super::exit::WorkerExit;
+use super::linger::Linger;
 use super::spawn::{self, StartFailure, Started};
 use super::spec::{Settings, Spec};
 use super::wire::{self, Envelope, FromWorker, Outcome, ToWorker};
@@ -349,7 +350,8 @@ impl PoolShared {
     /// then reaps the worker and decides what its end means.
     fn read(self: Arc<Self>, index: usize, worker: Arc<Worker>, replies: IpcReceiver<Envelope<FromWorker>>) {
         let mut protocol_error = None;
-        while let Ok(envelope) = replies.recv() {
+        let mut linger = Linger::new();
+        while let Ok(envelope) = linger.recv(&replies) {
             match envelope.open() {
                 Ok(FromWorker::Done { id, outcome }) => self.on_done(index, id, outcome),
                 Ok(FromWorker::Log(record)) => self.settings.emit(&record),

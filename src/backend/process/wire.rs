@@ -32,7 +32,8 @@ pub(crate) const INIT_FAILED: i32 = 71;
 /// What a worker reads from its stdin (postcard, up to EOF) before anything else: where to
 /// connect, the token that proves it is the process the parent spawned, and its setup. Sending
 /// the setup here, rather than over the channel after the hello, saves a round trip per worker:
-/// the worker says `Hello`, sets itself up and says `Ready` without waiting for the parent.
+/// the worker sets itself up and says `Hello` (and, after an initializer, `Ready`) without waiting
+/// for the parent.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Bootstrap {
     /// The parent's one-shot server.
@@ -80,11 +81,12 @@ pub(crate) enum ToWorker {
 /// Worker → parent (over the channel the worker connected to the parent's one-shot server).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum FromWorker {
-    /// The handshake: the pool's token, the worker's pid and where to send requests.
-    Hello { token: String, pid: u32, requests: IpcSender<Envelope<ToWorker>> },
+    /// The handshake: the pool's token, the worker's pid and where to send requests. `ready`
+    /// when there is no initializer to run (no `Ready` follows then).
+    Hello { token: String, pid: u32, requests: IpcSender<Envelope<ToWorker>>, ready: bool },
     /// Sent by the parent itself to unblock a one-shot server whose child never connected.
     Abandon,
-    /// Setup (see [`Bootstrap`]) is done; the worker takes tasks.
+    /// The initializer (see [`Bootstrap`]) succeeded; the worker takes tasks.
     Ready,
     /// The initializer failed (error or panic); the worker exits after sending this.
     InitFailed { reason: String },
