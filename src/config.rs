@@ -206,7 +206,7 @@ impl ManagerBuilder {
     /// It is called on its own sampler thread (`{prefix}-sizer`), at every checker pass and for
     /// [`desired_executor_count`] and [`stats`], never while the manager's lock is held. A panic
     /// counts as 0 units and is logged. A provider that blocks or loops does not stall anything:
-    /// callers wait at most 250 ms for a sample, then use the last value it returned; expiry is
+    /// callers wait at most 1 s for a sample, then use the last value it returned; expiry is
     /// enforced meanwhile; `stop` abandons (does not join) a sampler stuck in it, logs a warning,
     /// and `stop_graceful` then returns `false`.
     ///

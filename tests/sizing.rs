@@ -66,9 +66,13 @@ fn a_panicking_size_provider_counts_as_zero_and_never_kills_the_checker() {
         }
         u.load(SeqCst)
     }));
-    // start() sampled a panic (0 units => desired 1); the next panic can only come from the
-    // checker's own pass.
+    // start() asked for a sample (0 units => desired 1). The provider runs on its sampler
+    // thread, and requests that arrive while no call is running share one call; a request made
+    // after a call has started gets a call of its own. So once one call panicked, a checker pass
+    // (kicked by notify) makes the provider panic again.
     assert_eq!(m.total_count(), 1);
+    wait_for("the first sample", || panics.load(SeqCst) >= 1);
+    m.notify_scale_changed();
     wait_for("the checker to hit the panicking provider", || panics.load(SeqCst) >= 2);
     assert_eq!(m.total_count(), 1, "a panic counts as 0 units");
     fail.store(false, SeqCst);

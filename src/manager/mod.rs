@@ -157,7 +157,7 @@ impl LeasedExecutorManager {
     /// The sizing target right now: `min(max_pools, max(min_pools, ceil(units / units_per_pool)))`.
     ///
     /// The size provider is sampled on its own thread (`{prefix}-sizer`), never on the caller's
-    /// and never under the lock. This waits at most 250 ms for a fresh sample; if the provider is
+    /// and never under the lock. This waits at most 1 s for a fresh sample; if the provider is
     /// slower (or stuck), the target is computed from the last value it returned (0 before its
     /// first one), so this call never hangs.
     pub fn desired_executor_count(&self) -> usize {

@@ -10,7 +10,7 @@ use super::shared::Shared;
 
 /// How long a caller (the checker, `stats`, `desired_executor_count`) waits for a fresh sample
 /// of the size provider before it uses the last value.
-pub(crate) const SAMPLE_BOUND: std::time::Duration = std::time::Duration::from_millis(250);
+pub(crate) const SAMPLE_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Shared {
     /// The sizing target from the size provider's latest value: a fresh sample if it comes
