@@ -1,5 +1,13 @@
 //! The parent's side of a running process pool: its worker slots, its queue, the reader threads'
-//! loops, crash handling, recycling and shutdown (see the backend's module docs for the shape).
+//! loops, crash handling, recycling, task timeouts and shutdown (see the backend's module docs
+//! for the shape).
+//!
+//! *Task timeouts.* A task submitted with a timeout gets a deadline when it is sent to a worker
+//! (`deadline::run_at`, one thread for all pools). If the worker is still running that task
+//! (same request id) when the deadline passes, its slot is marked timed out and the worker is
+//! killed; its reader then reaps it, resolves the task as [`TaskError::TimedOut`] and starts a
+//! replacement, as for a recycled worker. A reply that races the kill is ignored: a task whose
+//! deadline fired resolves as timed out, whatever the worker managed to send.
 
 use std::collections::VecDeque;
 use std::process::Child;
@@ -10,6 +18,7 @@ use std::time::{Duration, Instant};
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
 use parking_lot::{Condvar, Mutex};
 
+use super::deadline;
 use super::exit::WorkerExit;
 use super::spawn::{self, StartFailure, Started};
 use super::spec::{Settings, Spec};
@@ -93,6 +102,11 @@ enum Job {
     },
     /// Told to exit (or being replaced); takes no work.
     Exiting,
+    /// Its task ran past its timeout: the worker was killed, and its reader resolves the task as
+    /// timed out once it has reaped it.
+    TimedOut {
+        job: RemoteJob,
+    },
 }
 
 struct Slot {
@@ -185,8 +199,10 @@ impl Pool {
     /// Open, and every worker process still running.
     pub(crate) fn is_healthy(&self) -> bool {
         let st = self.shared.state.lock();
-        st.mode == Mode::Open
-            && st.slots.iter().all(|s| s.replacing || (!s.dead && (matches!(s.job, Job::Exiting) || s.worker.alive())))
+        let running = |s: &Slot| {
+            s.replacing || (!s.dead && (matches!(s.job, Job::Exiting | Job::TimedOut { .. }) || s.worker.alive()))
+        };
+        st.mode == Mode::Open && st.slots.iter().all(running)
     }
 
     /// Queues a task (sending it at once when a worker is idle). On a pool that no longer takes
@@ -323,6 +339,7 @@ impl PoolShared {
                 continue;
             }
             let id = self.next_id.fetch_add(1, Relaxed);
+            let timeout = next.timeout;
             let request = ToWorker::Run { id, task: next.task.into(), input: std::mem::take(&mut next.input) };
             let mut st = self.state.lock();
             if st.mode != Mode::Open || st.slots[index].dead {
@@ -341,8 +358,37 @@ impl PoolShared {
             drop(st);
             // A failed send means the worker is dying: its reader resolves the task.
             worker.send(request);
+            // The task's own clock starts now that it is with the worker (a timeout too large to
+            // be a deadline never expires).
+            if let Some(at) = timeout.and_then(|t| Instant::now().checked_add(t)) {
+                let shared = Arc::downgrade(self);
+                deadline::run_at(at, move || {
+                    if let Some(shared) = shared.upgrade() {
+                        shared.expire(index, id);
+                    }
+                });
+            }
             return;
         }
+    }
+
+    /// The deadline of request `id` on slot `index` passed: if the worker is still running it,
+    /// mark the slot timed out and kill the worker (its reader resolves the task once the worker
+    /// is reaped, and replaces it). Runs on the deadline thread: never blocks for long.
+    fn expire(&self, index: usize, id: u64) {
+        let mut st = self.state.lock();
+        let slot = &mut st.slots[index];
+        let job = match std::mem::replace(&mut slot.job, Job::Exiting) {
+            Job::Running { id: running, job } if running == id && !slot.dead => job,
+            other => {
+                slot.job = other; // it finished in time (or the worker died first)
+                return;
+            }
+        };
+        slot.job = Job::TimedOut { job };
+        let worker = Arc::clone(&slot.worker);
+        drop(st);
+        worker.signal(true);
     }
 
     /// A reader thread: delivers results and log records until the worker's channel closes,
@@ -378,7 +424,7 @@ impl PoolShared {
         let job = match std::mem::replace(&mut slot.job, Job::Reserved) {
             Job::Running { id: running, job } if running == id => job,
             other => {
-                slot.job = other; // a stale reply (cannot happen with one task per worker)
+                slot.job = other; // a reply that raced its task's timeout (the kill): discarded
                 return;
             }
         };
@@ -425,7 +471,23 @@ impl PoolShared {
             (Mode::Open, Job::Exiting) if protocol_error.is_none() => {
                 st.slots[index].replacing = true;
                 drop(st);
-                self.replace(index);
+                self.replace(index, "a recycled worker");
+            }
+            (mode, Job::TimedOut { job }) => {
+                // Killed at its task's deadline: the task says so, and the slot gets a fresh
+                // worker (the pool is fine).
+                let open = mode == Mode::Open;
+                if open && protocol_error.is_none() {
+                    st.slots[index].replacing = true;
+                }
+                drop(st);
+                let timeout = job.timeout.unwrap_or_default();
+                job.done.finish(Err(TaskError::TimedOut { task: job.task.to_owned(), timeout }));
+                match protocol_error {
+                    Some(reason) if open => self.break_pool(reason),
+                    None if open => self.replace(index, "a worker killed at its task's timeout"),
+                    _ => {}
+                }
             }
             (Mode::Closed(_) | Mode::Broken, Job::Exiting | Job::Idle) => {}
             (Mode::Closed(Shutdown::Kill), Job::Running { job, .. }) => {
@@ -459,8 +521,9 @@ impl PoolShared {
         }
     }
 
-    /// Starts a fresh worker for slot `index` (after recycling). A failure breaks the pool.
-    fn replace(self: &Arc<Self>, index: usize) {
+    /// Starts a fresh worker for slot `index` (after recycling, or a task timeout: `what` the
+    /// replaced worker was). A failure breaks the pool.
+    fn replace(self: &Arc<Self>, index: usize, what: &str) {
         if self.state.lock().mode != Mode::Open {
             return; // closed meanwhile: nothing to replace
         }
@@ -471,7 +534,7 @@ impl PoolShared {
                 }
             }
             Ok(None) => unreachable!("one worker was asked for"),
-            Err(failure) => self.break_pool(format!("could not replace a recycled worker: {}", failure.reason)),
+            Err(failure) => self.break_pool(format!("could not replace {what}: {}", failure.reason)),
         }
     }
 
@@ -510,7 +573,7 @@ impl PoolShared {
                     exit.push(Arc::clone(&slot.worker));
                 }
                 Job::Running { .. } | Job::Reserved => busy.push(Arc::clone(&slot.worker)),
-                Job::Exiting => {}
+                Job::Exiting | Job::TimedOut { .. } => {}
             }
         }
         drop(st);
