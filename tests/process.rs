@@ -257,6 +257,19 @@ fn process_alive(pid: u32) -> bool {
         .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
 }
 
+/// The state letter of a process (`R`, `S`, `T` for stopped, `Z`...), per `/proc/<pid>/stat`.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Stops a process with `SIGSTOP` (it stays alive, hung) and waits until the OS shows it stopped.
+fn sigstop(pid: u32) {
+    use nix::sys::signal::{kill, Signal};
+    kill(nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGSTOP).expect("SIGSTOP");
+    wait_for("the worker to stop", || process_state(pid) == Some('T'));
+}
+
 fn kill9(pid: u32) {
     let status = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status().expect("run kill");
     assert!(status.success(), "kill -9 {pid} failed");
@@ -511,6 +524,37 @@ fn an_idle_pool_whose_worker_died_is_never_handed_out() {
     assert_eq!(m.stats().counters.pools_retired_broken, 1);
     m.stop();
     assert!(!process_exists(idle.worker_pids[0]), "the broken pool's surviving worker was stopped too");
+}
+
+/// Issue 9, item 18: an idle worker that hangs without dying (here `SIGSTOP`) passed the
+/// hand-out check, so the pool was leased and its tasks sat there until hard expiry. The
+/// hand-out ping catches it: the pool is retired as broken, the hung worker killed, and the
+/// caller gets a fresh pool.
+fn a_hung_idle_worker_is_caught_at_hand_out_killed_and_replaced() {
+    let m = started(builder(1, 2).min_pools(1));
+    let lease = acquire(&m);
+    let (seq, pids) = (lease.pool_seq(), lease.worker_pids());
+    assert_eq!(lease.run_task(&SQUARE, 3).unwrap(), 9);
+    drop(lease); // idle again (min_pools keeps it)
+    let victim = pids[1];
+    sigstop(victim);
+    let began = Instant::now();
+    let lease = acquire(&m);
+    // The default ping_timeout (1 s) plus building a pool: generous for a loaded machine.
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_ne!(lease.pool_seq(), seq, "the pool with a hung worker was handed out");
+    assert!(!lease.worker_pids().contains(&victim));
+    assert_eq!(lease.run_task(&SQUARE, 4).unwrap(), 16);
+    let found = logged("leasepool", "did not answer a ping");
+    let expected = format!("worker {victim} did not answer a ping within 1s");
+    assert!(found.iter().any(|(level, msg)| *level == Level::Warn && msg.contains(&expected)), "{found:?}");
+    let c = m.stats().counters;
+    assert_eq!((c.pools_retired_broken, c.pools_retired_shrink), (1, 0));
+    // Killed (SIGKILL ends a stopped process too) and reaped: no leftover, not even a zombie.
+    wait_for("the hung worker to be killed and reaped", || !process_exists(victim));
+    m.stop();
+    assert!(!process_exists(pids[0]), "the broken pool's other worker was stopped too");
 }
 
 /// Issue 9, item 18: a process task can carry its own timeout. Past it, exactly that task's
@@ -1045,6 +1089,10 @@ const TESTS: &[Test] = &[
         a_busy_worker_killed_from_outside_fails_its_task_with_the_signal,
     ),
     ("an_idle_pool_whose_worker_died_is_never_handed_out", an_idle_pool_whose_worker_died_is_never_handed_out),
+    (
+        "a_hung_idle_worker_is_caught_at_hand_out_killed_and_replaced",
+        a_hung_idle_worker_is_caught_at_hand_out_killed_and_replaced,
+    ),
     (
         "a_task_past_its_timeout_is_timed_out_and_only_its_worker_replaced",
         a_task_past_its_timeout_is_timed_out_and_only_its_worker_replaced,

@@ -119,6 +119,11 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
                     return Ok(0);
                 }
             }
+            ToWorker::Ping { nonce } => {
+                if !send(FromWorker::Pong { nonce }) {
+                    return Ok(0);
+                }
+            }
             ToWorker::Exit => return Ok(0),
         }
     }

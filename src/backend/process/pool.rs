@@ -1,6 +1,6 @@
 //! The parent's side of a running process pool: its worker slots, its queue, the reader threads'
-//! loops, crash handling, recycling, task timeouts and shutdown (see the backend's module docs
-//! for the shape).
+//! loops, crash handling, recycling, task timeouts, the liveness ping and shutdown (see the
+//! backend's module docs for the shape).
 //!
 //! *Task timeouts.* A task submitted with a timeout gets a deadline when it is sent to a worker
 //! (`deadline::run_at`, one thread for all pools). If the worker is still running that task
@@ -8,6 +8,11 @@
 //! killed; its reader then reaps it, resolves the task as [`TaskError::TimedOut`] and starts a
 //! replacement, as for a recycled worker. A reply that races the kill is ignored: a task whose
 //! deadline fired resolves as timed out, whatever the worker managed to send.
+//!
+//! *Liveness ping.* [`Pool::is_healthy`], which the manager calls when it hands the pool out,
+//! sends every idle worker a `Ping` and waits, all at once, up to `ping_timeout` for their
+//! `Pong`s (their readers record them). A worker that does not answer (stopped, or its request
+//! loop blocked) breaks the pool and is killed.
 
 use std::collections::VecDeque;
 use std::process::Child;
@@ -16,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::deadline;
 use super::exit::WorkerExit;
@@ -25,6 +30,9 @@ use super::spec::{Settings, Spec};
 use super::wire::{self, Envelope, FromWorker, Outcome, ToWorker};
 use crate::error::TaskError;
 use crate::task::RemoteJob;
+
+/// How long a hand-out ping yields for the answers before it parks (see `ping_idle`).
+const PING_YIELD: Duration = Duration::from_micros(25);
 
 /// Called (from a reader thread, no lock held) when a worker of pool `seq` died unexpectedly.
 pub(crate) type BrokenHook = Box<dyn Fn(u64) + Send + Sync>;
@@ -117,6 +125,8 @@ struct Slot {
     dead: bool,
     /// A recycled worker's replacement is starting (the slot is dead but the pool is healthy).
     replacing: bool,
+    /// The nonce of the last `Pong` this worker sent.
+    ponged: u64,
 }
 
 struct PoolState {
@@ -133,6 +143,9 @@ struct PoolShared {
     settings: Settings,
     state: Mutex<PoolState>,
     readers_done: Condvar,
+    /// Notified when a worker answers a ping, dies, or the pool breaks (see `ping_idle`).
+    answered: Condvar,
+    /// Request ids and ping nonces (one sequence: both only need to be unique in the pool).
     next_id: AtomicU64,
     on_broken: BrokenHook,
 }
@@ -160,6 +173,7 @@ impl Pool {
                 readers: 0,
             }),
             readers_done: Condvar::new(),
+            answered: Condvar::new(),
             next_id: AtomicU64::new(1),
             on_broken,
         });
@@ -196,13 +210,21 @@ impl Pool {
         self.shared.state.lock().broken_reason.clone()
     }
 
-    /// Open, and every worker process still running.
+    /// Open, every worker process still running, and every idle worker answering a ping within
+    /// `ping_timeout`. Called by the manager when it hands the pool out, so it costs one round
+    /// trip to the idle workers (all pinged at once); a worker that does not answer breaks the
+    /// pool (with the reason) and is killed.
     pub(crate) fn is_healthy(&self) -> bool {
-        let st = self.shared.state.lock();
-        let running = |s: &Slot| {
-            s.replacing || (!s.dead && (matches!(s.job, Job::Exiting | Job::TimedOut { .. }) || s.worker.alive()))
-        };
-        st.mode == Mode::Open && st.slots.iter().all(running)
+        {
+            let st = self.shared.state.lock();
+            let running = |s: &Slot| {
+                s.replacing || (!s.dead && (matches!(s.job, Job::Exiting | Job::TimedOut { .. }) || s.worker.alive()))
+            };
+            if st.mode != Mode::Open || !st.slots.iter().all(running) {
+                return false;
+            }
+        }
+        self.shared.ping_idle()
     }
 
     /// Queues a task (sending it at once when a worker is idle). On a pool that no longer takes
@@ -265,8 +287,14 @@ impl PoolShared {
         let worker = Arc::new(Worker { pid, child: Mutex::new(child), requests: Mutex::new(requests) });
         {
             let mut st = self.state.lock();
-            let slot =
-                Slot { worker: Arc::clone(&worker), job: Job::Idle, tasks_run: 0, dead: false, replacing: false };
+            let slot = Slot {
+                worker: Arc::clone(&worker),
+                job: Job::Idle,
+                tasks_run: 0,
+                dead: false,
+                replacing: false,
+                ponged: 0,
+            };
             if index < st.slots.len() {
                 st.slots[index] = slot;
             } else {
@@ -391,6 +419,56 @@ impl PoolShared {
         worker.signal(true);
     }
 
+    /// Pings every idle worker and waits (up to `ping_timeout`, all at once) for their answers.
+    /// `false` if the pool is not open, or broke meanwhile, or a worker did not answer in time:
+    /// then the pool is broken ("did not answer a ping") and the silent workers are killed.
+    fn ping_idle(self: &Arc<Self>) -> bool {
+        let mut st = self.state.lock();
+        let mut pinged = Vec::new();
+        for (index, slot) in st.slots.iter().enumerate() {
+            if !slot.dead && matches!(slot.job, Job::Idle) {
+                pinged.push((index, self.next_id.fetch_add(1, Relaxed), Arc::clone(&slot.worker)));
+            }
+        }
+        drop(st);
+        // A failed send means the worker is dying: its reader breaks the pool.
+        for (_, nonce, worker) in &pinged {
+            worker.send(ToWorker::Ping { nonce: *nonce });
+        }
+        let timeout = self.settings.options.ping_timeout;
+        let now = Instant::now();
+        let deadline = now + timeout;
+        let (mut yielding, yield_until) = (true, now + PING_YIELD);
+        st = self.state.lock();
+        loop {
+            if st.mode != Mode::Open {
+                return false;
+            }
+            if !pinged.iter().any(|p| st.owes_pong(p)) {
+                return true;
+            }
+            if yielding {
+                // The answers take one round trip: yield (never hog a core) rather than pay a
+                // park and a wake-up per answer.
+                MutexGuard::unlocked(&mut st, std::thread::yield_now);
+                yielding = Instant::now() < yield_until;
+                continue;
+            }
+            if self.answered.wait_until(&mut st, deadline).timed_out() {
+                let hung: Vec<Arc<Worker>> =
+                    pinged.iter().filter(|p| st.owes_pong(p)).map(|(_, _, worker)| Arc::clone(worker)).collect();
+                drop(st);
+                let pids: Vec<String> = hung.iter().map(|w| w.pid.to_string()).collect();
+                let noun = if hung.len() == 1 { "worker" } else { "workers" };
+                let reason = format!("{noun} {} did not answer a ping within {timeout:?} (hung)", pids.join(", "));
+                // Broken first, so that the reader sees the kill as expected.
+                self.break_pool(reason);
+                hung.iter().for_each(|w| w.signal(true));
+                return false;
+            }
+        }
+    }
+
     /// A reader thread: delivers results and log records until the worker's channel closes,
     /// then reaps the worker and decides what its end means.
     fn read(self: Arc<Self>, index: usize, worker: Arc<Worker>, replies: IpcReceiver<Envelope<FromWorker>>) {
@@ -398,6 +476,7 @@ impl PoolShared {
         while let Ok(envelope) = replies.recv() {
             match envelope.open() {
                 Ok(FromWorker::Done { id, outcome }) => self.on_done(index, id, outcome),
+                Ok(FromWorker::Pong { nonce }) => self.on_pong(index, &worker, nonce),
                 Ok(FromWorker::Log(record)) => self.settings.emit(&record),
                 Ok(other) => {
                     protocol_error = Some(format!("worker {} sent an unexpected {other:?}", worker.pid));
@@ -416,6 +495,17 @@ impl PoolShared {
         st.readers -= 1;
         drop(st);
         self.readers_done.notify_all();
+        self.answered.notify_all();
+    }
+
+    fn on_pong(&self, index: usize, worker: &Arc<Worker>, nonce: u64) {
+        let mut st = self.state.lock();
+        let slot = &mut st.slots[index];
+        if Arc::ptr_eq(&slot.worker, worker) {
+            slot.ponged = slot.ponged.max(nonce);
+        }
+        drop(st);
+        self.answered.notify_all();
     }
 
     fn on_done(self: &Arc<Self>, index: usize, id: u64, outcome: Outcome) {
@@ -548,6 +638,7 @@ impl PoolShared {
         st.broken_reason = Some(reason.clone());
         let queued: Vec<RemoteJob> = st.queue.drain(..).collect();
         drop(st);
+        self.answered.notify_all();
         (self.on_broken)(self.seq);
         for job in queued {
             job.done.fail(TaskError::PoolBroken { reason: reason.clone() });
@@ -616,6 +707,14 @@ impl PoolShared {
 }
 
 impl PoolState {
+    /// Whether the worker pinged with `nonce` in slot `index` still owes its answer: the same
+    /// worker, alive, idle (a worker given a task meanwhile answers after it, and whoever gave it
+    /// the task is watching it), and silent so far.
+    fn owes_pong(&self, &(index, nonce, ref worker): &(usize, u64, Arc<Worker>)) -> bool {
+        let slot = &self.slots[index];
+        Arc::ptr_eq(&slot.worker, worker) && !slot.dead && matches!(slot.job, Job::Idle) && slot.ponged < nonce
+    }
+
     /// What a task that reaches a closed pool resolves with.
     fn closed_error(&self) -> TaskError {
         match &self.broken_reason {
