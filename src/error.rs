@@ -249,6 +249,17 @@ pub enum TaskError {
         /// The terminated worker's pid.
         pid: u32,
     },
+    /// The process task did not finish within the timeout it was submitted with
+    /// ([`LeasedExecutor::submit_task_timeout`](crate::LeasedExecutor::submit_task_timeout)),
+    /// counted from when it was sent to a worker. The worker was killed (`SIGKILL`) and a fresh
+    /// one took its place; the pool and its other tasks carry on.
+    #[error("task {task:?} did not finish within its timeout of {timeout:?}; the worker process running it was killed and replaced")]
+    TimedOut {
+        /// The task.
+        task: String,
+        /// The timeout it was submitted with.
+        timeout: Duration,
+    },
     /// No task of this name is registered in the worker's [`TaskRegistry`](crate::TaskRegistry).
     #[error("no task named {name:?} is registered in the worker")]
     UnknownTask {

@@ -129,7 +129,19 @@ impl ExecutorLease {
         I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
-        submit_task(&self.inner, task, input)?.wait()
+        submit_task(&self.inner, task, input, None)?.wait()
+    }
+
+    /// Runs the registered `task` with a time limit of its own and blocks for its result: past
+    /// `timeout` (counted from when a worker gets it) its worker is killed and replaced and the
+    /// result is [`TaskError::TimedOut`] (process backend; see
+    /// [`LeasedExecutor::submit_task_timeout`]).
+    pub fn run_task_timeout<I, O>(&self, task: &Task<I, O>, input: I, timeout: Duration) -> Result<O, TaskError>
+    where
+        I: Serialize + DeserializeOwned,
+        O: DeserializeOwned + Send + 'static,
+    {
+        submit_task(&self.inner, task, input, Some(timeout))?.wait()
     }
 
     /// Runs `f` on the leased pool and blocks for its result (thread backend; see
@@ -310,7 +322,64 @@ impl LeasedExecutor {
         I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
-        submit_task(&self.inner, task, input)
+        submit_task(&self.inner, task, input, None)
+    }
+
+    /// Like [`submit_task`](Self::submit_task), with a time limit of the task's own: if the task
+    /// has not finished `timeout` after it was sent to a worker, the worker process running it is
+    /// killed (`SIGKILL`: a task past its deadline is presumed stuck, so there is no grace), a
+    /// fresh worker takes its place, and the handle resolves as [`TaskError::TimedOut`].
+    ///
+    /// - *The clock starts when a worker gets the task*, not at this call: time spent queued
+    ///   behind the lease's other tasks does not count, so a timeout bounds the task's own run.
+    /// - *Only that task is affected.* The pool is not broken: the lease stays active, its queued
+    ///   tasks wait for the replacement (or another worker) and its other workers carry on.
+    ///   `stats().tasks.timed_out` counts these tasks.
+    /// - *A task that finishes in time is unaffected*, and its deadline, when it passes later,
+    ///   touches nothing. A result that arrives after the deadline fired is discarded: the task
+    ///   resolves as timed out.
+    /// - A zero timeout expires as soon as the task reaches its worker; a timeout too large to
+    ///   be a deadline never expires.
+    ///
+    /// The deadlines of every pool are kept by one thread (`leasepool-deadlines`), started on
+    /// first use. This is unlike [`TaskHandle::wait_timeout`], which only stops *waiting* and
+    /// leaves the task running; procspawn's `join_timeout` also kills the process.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use leasepool::{AcquireOptions, ExecutorBackend, LeasedExecutorManager, Task, TaskError, TaskRegistry};
+    ///
+    /// fn spin(n: u64) -> u64 { if n == 0 { loop { std::hint::spin_loop() } } else { n } }
+    /// static SPIN: Task<u64, u64> = Task::new("spin", spin);
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     leasepool::run_if_worker(&TaskRegistry::new().register(&SPIN));
+    ///     let manager = LeasedExecutorManager::builder()
+    ///         .backend(ExecutorBackend::Process)
+    ///         .max_pools(1)
+    ///         .workers_per_pool(1)
+    ///         .build()?;
+    ///     manager.start()?;
+    ///     let lease = manager.acquire(AcquireOptions::new())?;
+    ///     let stuck = lease.executor().submit_task_timeout(&SPIN, 0, Duration::from_millis(300))?;
+    ///     let err = stuck.wait().unwrap_err();
+    ///     assert!(matches!(err, TaskError::TimedOut { timeout, .. } if timeout == Duration::from_millis(300)));
+    ///     // The lease carries on, on a fresh worker.
+    ///     assert_eq!(lease.run_task_timeout(&SPIN, 7, Duration::from_secs(5))?, 7);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn submit_task_timeout<I, O>(
+        &self,
+        task: &Task<I, O>,
+        input: I,
+        timeout: Duration,
+    ) -> Result<TaskHandle<O>, LeaseError>
+    where
+        I: Serialize + DeserializeOwned,
+        O: DeserializeOwned + Send + 'static,
+    {
+        submit_task(&self.inner, task, input, Some(timeout))
     }
 
     /// The lease this proxy submits to.
@@ -366,7 +435,12 @@ where
     Ok(handle)
 }
 
-fn submit_task<I, O>(lease: &LeaseRef, task: &Task<I, O>, input: I) -> Result<TaskHandle<O>, LeaseError>
+fn submit_task<I, O>(
+    lease: &LeaseRef,
+    task: &Task<I, O>,
+    input: I,
+    timeout: Option<Duration>,
+) -> Result<TaskHandle<O>, LeaseError>
 where
     I: Serialize + DeserializeOwned,
     O: DeserializeOwned + Send + 'static,
@@ -380,7 +454,7 @@ where
     let done: Box<dyn RemoteDone> = Box::new(completer);
     match task.encode_request(&input) {
         // A pool that closed meanwhile resolves the task at once (cancelled, or pool broken).
-        Ok(input) => pool.submit_remote(RemoteJob { task: task.name(), input, done }),
+        Ok(input) => pool.submit_remote(RemoteJob { task: task.name(), input, timeout, done }),
         Err(message) => done.fail(TaskError::InvalidInput { task: task.name().to_owned(), message }),
     }
     Ok(handle)
@@ -431,9 +505,9 @@ impl Entered {
     /// refused), then the slot is accounted.
     pub(crate) fn send(self, job: RemoteJob, after: impl FnOnce() + Send + 'static) {
         let lease = self.0;
-        let RemoteJob { task, input, done } = job;
+        let RemoteJob { task, input, timeout, done } = job;
         let done = Box::new(Accounted { inner: Some(done), after: Some(Box::new(after)), lease: Arc::clone(&lease) });
-        lease.pool.pool.submit_remote(RemoteJob { task, input, done });
+        lease.pool.pool.submit_remote(RemoteJob { task, input, timeout, done });
     }
 }
 
@@ -489,6 +563,7 @@ impl TaskOwner for LeaseCell<Arc<ManagedPool>> {
             Resolution::Panicked => &counters.panicked,
             Resolution::Cancelled => &counters.cancelled,
             Resolution::PoolBroken | Resolution::Failed => &counters.broken,
+            Resolution::TimedOut => &counters.timed_out,
         };
         counter.fetch_add(1, Relaxed);
         if self.leave() {

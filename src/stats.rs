@@ -89,6 +89,7 @@ pub(crate) struct TaskCounters {
     pub panicked: AtomicU64,
     pub cancelled: AtomicU64,
     pub broken: AtomicU64,
+    pub timed_out: AtomicU64,
 }
 
 impl TaskCounters {
@@ -99,12 +100,13 @@ impl TaskCounters {
             panicked: self.panicked.load(Relaxed),
             cancelled: self.cancelled.load(Relaxed),
             pool_broken: self.broken.load(Relaxed),
+            timed_out: self.timed_out.load(Relaxed),
         }
     }
 }
 
-/// Cumulative task counters. `completed + panicked + cancelled + pool_broken` equals the number
-/// of submitted tasks that have resolved.
+/// Cumulative task counters. `completed + panicked + cancelled + pool_broken + timed_out` equals
+/// the number of submitted tasks that have resolved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TaskCountersSnapshot {
@@ -116,8 +118,12 @@ pub struct TaskCountersSnapshot {
     pub panicked: u64,
     /// Tasks that never ran (handle cancelled, lease revoked, manager stopped).
     pub cancelled: u64,
-    /// Tasks that never ran because their pool broke.
+    /// Tasks that never ran because their pool broke, and tasks that failed for another reason of
+    /// their own (a crashed worker, an unknown task, a serde or type error).
     pub pool_broken: u64,
+    /// Process tasks that did not finish within their own timeout
+    /// ([`TaskError::TimedOut`](crate::TaskError::TimedOut)).
+    pub timed_out: u64,
 }
 
 /// One lease in a [`ManagerStats`] snapshot.
@@ -256,8 +262,8 @@ impl fmt::Display for ManagerStats {
         )?;
         write!(
             f,
-            "  tasks: {} submitted, {} completed, {} panicked, {} cancelled, {} pool broken",
-            t.submitted, t.completed, t.panicked, t.cancelled, t.pool_broken,
+            "  tasks: {} submitted, {} completed, {} panicked, {} cancelled, {} pool broken, {} timed out",
+            t.submitted, t.completed, t.panicked, t.cancelled, t.pool_broken, t.timed_out,
         )
     }
 }

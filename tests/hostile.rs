@@ -36,6 +36,30 @@ fn huge_start_timeouts_and_terminate_grace_are_config_errors() {
     assert!(zero.to_string().contains("process backend"), "{zero}");
 }
 
+// --- 18. The hand-out ping's bound is checked like the other process durations: zero would
+// call every worker hung, and a huge one would block an acquire that meets a hung worker. ---
+
+#[test]
+fn ping_timeouts_must_be_positive_and_bounded() {
+    let process = |d: Duration| {
+        b().backend(ExecutorBackend::Process).process_options(ProcessOptions::default().ping_timeout(d)).build()
+    };
+    let zero = process(Duration::ZERO).unwrap_err();
+    assert_eq!(zero, ConfigError::MustBePositive { field: "ping_timeout (process backend)" });
+    for d in [Duration::from_micros(999), Duration::from_secs(61), Duration::MAX] {
+        let err = process(d).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::OutOfRange { field, min: 1, max: 60_000, .. } if field.starts_with("ping_timeout")),
+            "{d:?}: {err:?}"
+        );
+        assert!(err.to_string().contains("hung worker"), "{err}");
+    }
+    for d in [Duration::from_millis(1), Duration::from_secs(1), Duration::from_secs(60)] {
+        process(d).unwrap_or_else(|e| panic!("{d:?}: {e}"));
+    }
+    assert_eq!(ProcessOptions::default().ping_timeout, Duration::from_secs(1));
+}
+
 // --- 6. Huge counts: nothing allocates in proportion to a count that is not real work. ---
 
 #[test]

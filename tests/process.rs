@@ -55,6 +55,13 @@ fn hold(port: u16) -> u32 {
     me
 }
 
+/// Never returns (until its worker is killed).
+fn hang(_: ()) -> u32 {
+    loop {
+        std::thread::park();
+    }
+}
+
 fn log_all(nonce: String) -> u32 {
     log::error!(target: "worker.example", "error {nonce}");
     log::warn!(target: "worker.example", "warn {nonce}");
@@ -149,6 +156,7 @@ static PID: Task<(), u32> = Task::new("pid", pid);
 static PANICS: Task<String, u32> = Task::new("panics", panics);
 static HOLD_THEN_ABORT: Task<u16, u32> = Task::new("hold_then_abort", hold_then_abort);
 static HOLD: Task<u16, u32> = Task::new("hold", hold);
+static HANG: Task<(), u32> = Task::new("hang", hang);
 static LOG_ALL: Task<String, u32> = Task::new("log_all", log_all);
 static LOG_THEN_HOLD: Task<(String, u16), u32> = Task::new("log_then_hold", log_then_hold);
 static ENV_AND_CWD: Task<String, (Option<String>, String)> = Task::new("env_and_cwd", env_and_cwd);
@@ -196,6 +204,7 @@ fn registry() -> TaskRegistry {
         .register(&PANICS)
         .register(&HOLD_THEN_ABORT)
         .register(&HOLD)
+        .register(&HANG)
         .register(&LOG_ALL)
         .register(&LOG_THEN_HOLD)
         .register(&ENV_AND_CWD)
@@ -246,6 +255,19 @@ fn process_exists(pid: u32) -> bool {
 fn process_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+}
+
+/// The state letter of a process (`R`, `S`, `T` for stopped, `Z`...), per `/proc/<pid>/stat`.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Stops a process with `SIGSTOP` (it stays alive, hung) and waits until the OS shows it stopped.
+fn sigstop(pid: u32) {
+    use nix::sys::signal::{kill, Signal};
+    kill(nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGSTOP).expect("SIGSTOP");
+    wait_for("the worker to stop", || process_state(pid) == Some('T'));
 }
 
 fn kill9(pid: u32) {
@@ -502,6 +524,96 @@ fn an_idle_pool_whose_worker_died_is_never_handed_out() {
     assert_eq!(m.stats().counters.pools_retired_broken, 1);
     m.stop();
     assert!(!process_exists(idle.worker_pids[0]), "the broken pool's surviving worker was stopped too");
+}
+
+/// Issue 9, item 18: an idle worker that hangs without dying (here `SIGSTOP`) passed the
+/// hand-out check, so the pool was leased and its tasks sat there until hard expiry. The
+/// hand-out ping catches it: the pool is retired as broken, the hung worker killed, and the
+/// caller gets a fresh pool.
+fn a_hung_idle_worker_is_caught_at_hand_out_killed_and_replaced() {
+    let m = started(builder(1, 2).min_pools(1));
+    let lease = acquire(&m);
+    let (seq, pids) = (lease.pool_seq(), lease.worker_pids());
+    assert_eq!(lease.run_task(&SQUARE, 3).unwrap(), 9);
+    drop(lease); // idle again (min_pools keeps it)
+    let victim = pids[1];
+    sigstop(victim);
+    let began = Instant::now();
+    let lease = acquire(&m);
+    // The default ping_timeout (1 s) plus building a pool: generous for a loaded machine.
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_ne!(lease.pool_seq(), seq, "the pool with a hung worker was handed out");
+    assert!(!lease.worker_pids().contains(&victim));
+    assert_eq!(lease.run_task(&SQUARE, 4).unwrap(), 16);
+    let found = logged("leasepool", "did not answer a ping");
+    let expected = format!("worker {victim} did not answer a ping within 1s");
+    assert!(found.iter().any(|(level, msg)| *level == Level::Warn && msg.contains(&expected)), "{found:?}");
+    let c = m.stats().counters;
+    assert_eq!((c.pools_retired_broken, c.pools_retired_shrink), (1, 0));
+    // Killed (SIGKILL ends a stopped process too) and reaped: no leftover, not even a zombie.
+    wait_for("the hung worker to be killed and reaped", || !process_exists(victim));
+    m.stop();
+    assert!(!process_exists(pids[0]), "the broken pool's other worker was stopped too");
+}
+
+/// Issue 9, item 18: a process task can carry its own timeout. Past it, exactly that task's
+/// worker is killed and replaced; the pool, its queued tasks and its other worker carry on.
+fn a_task_past_its_timeout_is_timed_out_and_only_its_worker_replaced() {
+    let m = started(builder(1, 2));
+    let lease = acquire(&m);
+    let pids = lease.worker_pids();
+    // A task that finishes before its timeout is unaffected.
+    assert_eq!(lease.run_task_timeout(&SQUARE, 5, LONG), Ok(25));
+    let mut holders = Holders::new();
+    let held = lease.executor().submit_task(&HOLD, holders.port()).unwrap();
+    let holder = holders.started(); // one worker is busy (no timeout)...
+    let began = Instant::now();
+    let hung = lease.executor().submit_task_timeout(&HANG, (), Duration::from_millis(300)).unwrap();
+    let queued = lease.executor().submit_task(&PID, ()).unwrap(); // ...and this waits behind both
+    let outcome = hung.wait_timeout(LONG).unwrap_or_else(|_| panic!("the timed task did not resolve within {LONG:?}"));
+    let took = began.elapsed();
+    assert_eq!(outcome, Err(TaskError::TimedOut { task: "hang".into(), timeout: Duration::from_millis(300) }));
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(10), "took {took:?}");
+    let victim = *pids.iter().find(|&&p| p != holder).unwrap();
+    assert!(!process_exists(victim), "the timed-out worker was killed and reaped before its task resolved");
+    // The queued task runs on the fresh worker (the other one is still holding).
+    let fresh = wait(queued).unwrap();
+    assert!(!pids.contains(&fresh), "{fresh} is one of {pids:?}");
+    holders.release_all();
+    assert_eq!(wait(held), Ok(holder), "the other worker's task was unaffected");
+    let mut now = lease.worker_pids();
+    now.sort_unstable();
+    let mut want = vec![holder, fresh];
+    want.sort_unstable();
+    assert_eq!(now, want);
+    assert_eq!(lease.state(), LeaseState::Active);
+    assert_eq!(lease.run_task(&SQUARE, 6), Ok(36));
+    let stats = m.stats();
+    let (c, t) = (stats.counters, stats.tasks);
+    assert_eq!((c.pools_created, c.pools_retired_broken), (1, 0), "{stats}");
+    assert_eq!((t.submitted, t.completed, t.timed_out, t.pool_broken), (5, 4, 1, 0), "{stats}");
+    assert!(stats.to_string().contains("1 timed out"), "{stats}");
+    m.stop();
+}
+
+/// A deadline that passes after its task finished touches nothing, not even the next task on
+/// the same worker.
+fn a_finished_tasks_deadline_does_not_touch_the_next_task() {
+    let m = started(builder(1, 1));
+    let lease = acquire(&m);
+    let worker = lease.worker_pids()[0];
+    // Done long before its deadline (generous: a loaded machine answers within a second).
+    assert_eq!(lease.run_task_timeout(&PID, (), Duration::from_secs(1)), Ok(worker));
+    let began = Instant::now();
+    let hung = lease.executor().submit_task_timeout(&HANG, (), Duration::from_millis(1500)).unwrap();
+    // The first task's deadline passes while this one runs on the same worker: it must not end
+    // it early.
+    let outcome = hung.wait_timeout(LONG).unwrap_or_else(|_| panic!("the timed task did not resolve within {LONG:?}"));
+    assert!(matches!(outcome, Err(TaskError::TimedOut { .. })), "{outcome:?}");
+    assert!(began.elapsed() >= Duration::from_millis(1500), "ended early, after {:?}", began.elapsed());
+    assert_eq!(m.stats().tasks.timed_out, 1);
+    m.stop();
 }
 
 fn hard_expiry_terminates_the_worker_and_capacity_is_replaced() {
@@ -873,6 +985,25 @@ fn the_grinder_runs_registered_tasks_on_a_process_manager() {
     threads.stop();
 }
 
+/// A grinder's process job can carry its own timeout too; the grinder carries on.
+fn the_grinder_enforces_a_process_jobs_timeout() {
+    let m = started(builder(1, 2));
+    let grinder = WorkGrinder::builder(m.clone()).max_wait(Duration::from_millis(10)).build().unwrap();
+    grinder.start().unwrap();
+    let timeout = Duration::from_millis(300);
+    let hung = grinder.enqueue_task_timeout(&HANG, (), timeout).unwrap();
+    let quick = grinder.enqueue_task_timeout(&SQUARE, 9, LONG).unwrap();
+    assert_eq!(wait(quick), Ok(81));
+    assert_eq!(wait(hung), Err(TaskError::TimedOut { task: "hang".into(), timeout }));
+    assert_eq!(grinder.submit_task(&SQUARE, 7).unwrap(), 49);
+    grinder.stop(StopMode::Drain { deadline: Some(LONG) });
+    let c = grinder.stats().counters;
+    assert_eq!((c.jobs_completed, c.jobs_failed), (2, 1));
+    // (The manager counts a grinder job as a lease slot used, whatever its outcome.)
+    assert_eq!(m.stats().counters.pools_retired_broken, 0);
+    m.stop();
+}
+
 fn concurrent_leases_submits_and_cancels_all_resolve_and_add_up() {
     let m = started(builder(2, 2));
     let threads: Vec<_> = (0..4u64)
@@ -980,6 +1111,15 @@ const TESTS: &[Test] = &[
     ),
     ("an_idle_pool_whose_worker_died_is_never_handed_out", an_idle_pool_whose_worker_died_is_never_handed_out),
     (
+        "a_hung_idle_worker_is_caught_at_hand_out_killed_and_replaced",
+        a_hung_idle_worker_is_caught_at_hand_out_killed_and_replaced,
+    ),
+    (
+        "a_task_past_its_timeout_is_timed_out_and_only_its_worker_replaced",
+        a_task_past_its_timeout_is_timed_out_and_only_its_worker_replaced,
+    ),
+    ("a_finished_tasks_deadline_does_not_touch_the_next_task", a_finished_tasks_deadline_does_not_touch_the_next_task),
+    (
         "hard_expiry_terminates_the_worker_and_capacity_is_replaced",
         hard_expiry_terminates_the_worker_and_capacity_is_replaced,
     ),
@@ -1015,6 +1155,7 @@ const TESTS: &[Test] = &[
     ),
     ("stop_leaves_no_worker_process_behind", stop_leaves_no_worker_process_behind),
     ("the_grinder_runs_registered_tasks_on_a_process_manager", the_grinder_runs_registered_tasks_on_a_process_manager),
+    ("the_grinder_enforces_a_process_jobs_timeout", the_grinder_enforces_a_process_jobs_timeout),
     (
         "concurrent_leases_submits_and_cancels_all_resolve_and_add_up",
         concurrent_leases_submits_and_cancels_all_resolve_and_add_up,

@@ -32,6 +32,11 @@ impl LeasedExecutorManager {
     /// makes it resolve [`AcquireError::Interrupted`]. A pool found broken at hand-out is
     /// retired and the future keeps waiting, against the same deadline.
     ///
+    /// On the process backend the hand-out check pings the pool's idle workers, inside the poll
+    /// that receives the pool: that poll blocks its thread for one process round trip (tens of
+    /// microseconds), or up to [`ProcessOptions::ping_timeout`](crate::ProcessOptions::ping_timeout)
+    /// when a worker is hung.
+    ///
     /// The future is `Send + 'static` (it does not keep the manager running: dropping the last
     /// manager clone stops it and wakes the future with `NotRunning`).
     ///

@@ -118,8 +118,11 @@ impl Pool {
         }
     }
 
-    /// Whether the pool can take work. Thread pools are verified when built and cannot break;
-    /// a process pool is unhealthy once any worker died.
+    /// Whether the pool can take work; the manager asks when it hands the pool out. Thread pools
+    /// are verified when built and cannot break. A process pool is unhealthy once any worker
+    /// died, and it pings its idle workers: one round trip (tens of microseconds, all workers at
+    /// once), or up to `ping_timeout` when a worker is hung (the pool then breaks, with the
+    /// reason, and the hung worker is killed).
     pub(crate) fn is_healthy(&self) -> bool {
         match self {
             Pool::Thread(_) => true,

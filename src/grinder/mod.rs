@@ -327,7 +327,25 @@ impl<S: LeaseSource> WorkGrinder<S> {
         I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
-        self.enqueue_task_as_inner(None, task, input)
+        self.enqueue_task_as_inner(None, task, input, None)
+    }
+
+    /// Like [`enqueue_task`](Self::enqueue_task), with a time limit of the task's own, counted
+    /// from when a worker gets it: past it the worker is killed and replaced and the job resolves
+    /// as [`TaskError::TimedOut`] (see
+    /// [`LeasedExecutor::submit_task_timeout`](crate::LeasedExecutor::submit_task_timeout)).
+    /// The grinder's statistics count it as failed.
+    pub fn enqueue_task_timeout<I, O>(
+        &self,
+        task: &Task<I, O>,
+        input: I,
+        timeout: Duration,
+    ) -> Result<TaskHandle<O>, TaskError>
+    where
+        I: Serialize + DeserializeOwned,
+        O: DeserializeOwned + Send + 'static,
+    {
+        self.enqueue_task_as_inner(None, task, input, Some(timeout))
     }
 
     /// Like [`enqueue_task`](Self::enqueue_task), with an owner label shown in the grinder's logs.
@@ -341,7 +359,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
         I: Serialize + DeserializeOwned,
         O: DeserializeOwned + Send + 'static,
     {
-        self.enqueue_task_as_inner(Some(owner.into()), task, input)
+        self.enqueue_task_as_inner(Some(owner.into()), task, input, None)
     }
 
     /// Queues the registered process `task` with `input` and blocks for its result.
@@ -358,6 +376,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
         owner: Option<Arc<str>>,
         task: &Task<I, O>,
         input: I,
+        timeout: Option<Duration>,
     ) -> Result<TaskHandle<O>, TaskError>
     where
         I: Serialize + DeserializeOwned,
@@ -367,7 +386,7 @@ impl<S: LeaseSource> WorkGrinder<S> {
         let input = task
             .encode_request(&input)
             .map_err(|message| TaskError::InvalidInput { task: name.to_owned(), message })?;
-        Ok(self.enqueue_job(owner, |owner, id| remote_job_pair(owner, id, name, input, decode::<O>))?)
+        Ok(self.enqueue_job(owner, |owner, id| remote_job_pair(owner, id, name, input, timeout, decode::<O>))?)
     }
 
     fn enqueue_inner<T, F>(&self, owner: Option<Arc<str>>, f: F) -> Result<TaskHandle<T>, GrinderError>

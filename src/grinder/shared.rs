@@ -149,7 +149,7 @@ impl<S: Send + Sync> TaskOwner for GrinderShared<S> {
             Resolution::Completed => &*o.completed,
             Resolution::Panicked => &o.panicked,
             Resolution::Cancelled => &o.cancelled,
-            Resolution::PoolBroken | Resolution::Failed => &o.failed,
+            Resolution::PoolBroken | Resolution::Failed | Resolution::TimedOut => &o.failed,
         };
         counter.fetch_add(1, Relaxed);
         if resolution != Resolution::Cancelled {

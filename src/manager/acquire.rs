@@ -90,11 +90,17 @@ impl Shared {
 
     /// The lease, if its pool can take work; else the pool is retired as broken (the caller
     /// then waits again, against the same deadline; the async acquire does the same).
+    ///
+    /// This is the hand-out check: for a process pool it includes a liveness ping of the idle
+    /// workers (see `Pool::is_healthy`), so it may block for up to `ping_timeout` when a worker
+    /// is hung; a healthy pool answers in one round trip.
     pub(crate) fn healthy(self: &Arc<Self>, lease: LeaseRef) -> Option<LeaseRef> {
         if lease.pool.pool.is_healthy() {
             return Some(lease);
         }
-        log::warn!(target: self.log_target(), "executor seq={} was found broken at hand-out", lease.pool.pool.seq());
+        let pool = &lease.pool.pool;
+        let reason = pool.broken_reason().map(|r| format!(": {r}")).unwrap_or_default();
+        log::warn!(target: self.log_target(), "executor seq={} was found broken at hand-out{reason}", pool.seq());
         self.end_lease(lease.info.id, Status::Broken);
         None
     }

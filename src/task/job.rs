@@ -6,6 +6,7 @@
 //! grinder jobs build on process tasks (they turn into a [`RemoteJob`]), never the reverse.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -72,6 +73,8 @@ struct RemoteItem<T> {
     slot: Slot<T>,
     input: Mutex<Option<Vec<u8>>>,
     task: &'static str,
+    /// The task's own time limit (see `RemoteJob::timeout`).
+    timeout: Option<Duration>,
     decode: fn(&[u8]) -> Result<T, String>,
 }
 
@@ -111,9 +114,9 @@ impl<T: Send + 'static> RunJob for RemoteItem<T> {
 
     fn take_remote(self: Arc<Self>) -> Option<RemoteJob> {
         let input = self.input.lock().take()?;
-        let (task, decode) = (self.task, self.decode);
+        let (task, timeout, decode) = (self.task, self.timeout, self.decode);
         let done = RemoteCompleter::new(self as Arc<dyn SlotApi<T>>, task, decode);
-        Some(RemoteJob { task, input, done: Box::new(done) })
+        Some(RemoteJob { task, input, timeout, done: Box::new(done) })
     }
 }
 
@@ -123,9 +126,11 @@ pub(crate) fn remote_job_pair<T: Send + 'static>(
     tag: u64,
     task: &'static str,
     input: Vec<u8>,
+    timeout: Option<Duration>,
     decode: fn(&[u8]) -> Result<T, String>,
 ) -> (TaskHandle<T>, PendingJob) {
-    let item = Arc::new(RemoteItem { slot: Slot::remote(owner, tag), input: Mutex::new(Some(input)), task, decode });
+    let input = Mutex::new(Some(input));
+    let item = Arc::new(RemoteItem { slot: Slot::remote(owner, tag), input, task, timeout, decode });
     let handle = TaskHandle::new(Arc::clone(&item) as Arc<dyn SlotApi<T>>);
     (handle, PendingJob::new(item))
 }

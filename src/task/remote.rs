@@ -2,6 +2,7 @@
 //! resolves the task's handle from the worker's answer ([`RemoteDone`], [`RemoteCompleter`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::handle::TaskHandle;
 use super::slot::{claim, finish, resolve_unstarted, Slot, SlotApi, TaskOwner};
@@ -11,6 +12,9 @@ use crate::error::TaskError;
 pub(crate) struct RemoteJob {
     pub(crate) task: &'static str,
     pub(crate) input: Vec<u8>,
+    /// The task's own time limit, counted from when it is sent to a worker: past it the worker is
+    /// killed and replaced and the task resolves as [`TaskError::TimedOut`].
+    pub(crate) timeout: Option<Duration>,
     pub(crate) done: Box<dyn RemoteDone>,
 }
 

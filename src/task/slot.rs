@@ -73,6 +73,8 @@ pub(crate) enum Resolution {
     Panicked,
     Cancelled,
     PoolBroken,
+    /// A process task ran past its own timeout ([`TaskError::TimedOut`]).
+    TimedOut,
     /// Resolved with an error that is not the task's own (a grinder batch's lease failure).
     Failed,
 }
@@ -84,6 +86,7 @@ impl Resolution {
             Err(TaskError::Panicked { .. }) => Resolution::Panicked,
             Err(TaskError::PoolBroken { .. }) => Resolution::PoolBroken,
             Err(TaskError::Cancelled) => Resolution::Cancelled,
+            Err(TaskError::TimedOut { .. }) => Resolution::TimedOut,
             Err(_) => Resolution::Failed,
         }
     }

@@ -127,6 +127,11 @@ fn serve(registry: &TaskRegistry) -> Result<i32, String> {
                     return Ok(0);
                 }
             }
+            ToWorker::Ping { nonce } => {
+                if !send(FromWorker::Pong { nonce }) {
+                    return Ok(0);
+                }
+            }
             ToWorker::Exit => return Ok(0),
         }
     }

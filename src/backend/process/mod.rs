@@ -24,12 +24,18 @@
 //!   [`TaskError::Revoked`](crate::TaskError::Revoked). Threads cannot be stopped like this;
 //!   processes can.
 //!
+//! Hung workers: a process task may carry its own timeout (its worker is killed and replaced
+//! when it runs past it: [`TaskError::TimedOut`](crate::TaskError::TimedOut)), and a pool being
+//! handed out pings its idle workers (a worker that does not answer within
+//! [`ProcessOptions::ping_timeout`] breaks the pool and is killed). See `pool`.
+//!
 //! Files (each imports only the ones listed before it, never this `mod.rs`): `wire` (messages,
 //! exit codes), `exit` ([`WorkerExit`]), `registry` (tasks), `options`, `logs`, `spec` (what a
-//! pool is built from), `child` (the worker side), `spawn` (starting workers), `pool` (the
-//! parent side of a running pool).
+//! pool is built from), `child` (the worker side), `spawn` (starting workers), `deadline` (the
+//! one thread that keeps task deadlines), `pool` (the parent side of a running pool).
 
 mod child;
+mod deadline;
 pub(crate) mod exit;
 mod fingerprint;
 mod linger;

@@ -10,6 +10,13 @@ use serde::Serialize;
 use super::registry::Task;
 use crate::error::ConfigError;
 
+/// The shortest accepted [`ProcessOptions::ping_timeout`]: below it, a loaded machine would take
+/// healthy workers for hung ones.
+const MIN_PING_TIMEOUT: Duration = Duration::from_millis(1);
+/// The longest accepted [`ProcessOptions::ping_timeout`]: an acquire that meets a hung worker
+/// blocks this long.
+const MAX_PING_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Which program a process pool runs as its workers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum WorkerProgram {
@@ -58,6 +65,7 @@ impl fmt::Debug for InitializerCall {
 ///     .max_tasks_per_worker(1_000)
 ///     .env("RUST_BACKTRACE", "1")
 ///     .terminate_grace(Duration::from_millis(500))
+///     .ping_timeout(Duration::from_millis(250))
 ///     .initializer(&INIT, &"hello".to_string())
 ///     .unwrap();
 /// assert_eq!(options.max_tasks_per_worker, Some(1_000));
@@ -79,6 +87,13 @@ pub struct ProcessOptions {
     pub terminate_grace: Duration,
     /// Replace a worker with a fresh process after it ran this many tasks (default: never; > 0).
     pub max_tasks_per_worker: Option<usize>,
+    /// How long an idle worker may take to answer the liveness ping it gets when its pool is
+    /// handed out (default 1 s; between 1 ms and 60 s). A worker that does not answer in time
+    /// (stopped with `SIGSTOP`, or its request loop blocked by something a previous task left
+    /// behind) is killed and its pool retired as broken; the acquire goes on with another pool.
+    /// An answer normally takes tens of microseconds; this bounds the wait only when a worker is
+    /// hung, so keep it well above the round trip on a loaded machine.
+    pub ping_timeout: Duration,
     /// A registered task run once in every worker before it takes work.
     pub initializer: Option<InitializerCall>,
 }
@@ -92,6 +107,7 @@ impl Default for ProcessOptions {
             start_timeout: Duration::from_secs(30),
             terminate_grace: Duration::from_secs(2),
             max_tasks_per_worker: None,
+            ping_timeout: Duration::from_secs(1),
             initializer: None,
         }
     }
@@ -133,6 +149,13 @@ impl ProcessOptions {
         self
     }
 
+    /// Sets [`ping_timeout`](Self::ping_timeout).
+    #[must_use]
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.ping_timeout = d;
+        self
+    }
+
     /// Sets [`max_tasks_per_worker`](Self::max_tasks_per_worker).
     #[must_use]
     pub fn max_tasks_per_worker(mut self, n: usize) -> Self {
@@ -163,6 +186,19 @@ impl ProcessOptions {
         }
         if self.max_tasks_per_worker == Some(0) {
             return Err(ConfigError::MustBePositive { field: "max_tasks_per_worker" });
+        }
+        if self.ping_timeout.is_zero() {
+            return Err(ConfigError::MustBePositive { field: "ping_timeout (process backend)" });
+        }
+        if !(MIN_PING_TIMEOUT..=MAX_PING_TIMEOUT).contains(&self.ping_timeout) {
+            let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            return Err(ConfigError::OutOfRange {
+                field: "ping_timeout (process backend), in milliseconds",
+                value: millis(self.ping_timeout),
+                min: millis(MIN_PING_TIMEOUT),
+                max: millis(MAX_PING_TIMEOUT),
+                why: "an acquire that meets a hung worker waits this long before it moves on",
+            });
         }
         Ok(())
     }

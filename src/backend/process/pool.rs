@@ -1,5 +1,18 @@
 //! The parent's side of a running process pool: its worker slots, its queue, the reader threads'
-//! loops, crash handling, recycling and shutdown (see the backend's module docs for the shape).
+//! loops, crash handling, recycling, task timeouts, the liveness ping and shutdown (see the
+//! backend's module docs for the shape).
+//!
+//! *Task timeouts.* A task submitted with a timeout gets a deadline when it is sent to a worker
+//! (`deadline::run_at`, one thread for all pools). If the worker is still running that task
+//! (same request id) when the deadline passes, its slot is marked timed out and the worker is
+//! killed; its reader then reaps it, resolves the task as [`TaskError::TimedOut`] and starts a
+//! replacement, as for a recycled worker. A reply that races the kill is ignored: a task whose
+//! deadline fired resolves as timed out, whatever the worker managed to send.
+//!
+//! *Liveness ping.* [`Pool::is_healthy`], which the manager calls when it hands the pool out,
+//! sends every idle worker a `Ping` and waits, all at once, up to `ping_timeout` for their
+//! `Pong`s (their readers record them). A worker that does not answer (stopped, or its request
+//! loop blocked) breaks the pool and is killed.
 
 use std::collections::VecDeque;
 use std::process::Child;
@@ -8,8 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipc_channel::ipc::{IpcReceiver, IpcSender};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use super::deadline;
 use super::exit::WorkerExit;
 use super::linger::Linger;
 use super::spawn::{self, StartFailure, Started};
@@ -17,6 +31,9 @@ use super::spec::{Settings, Spec};
 use super::wire::{self, Envelope, FromWorker, Outcome, ToWorker};
 use crate::error::TaskError;
 use crate::task::RemoteJob;
+
+/// How long a hand-out ping yields for the answers before it parks (see `ping_idle`).
+const PING_YIELD: Duration = Duration::from_micros(25);
 
 /// Called (from a reader thread, no lock held) when a worker of pool `seq` died unexpectedly.
 pub(crate) type BrokenHook = Box<dyn Fn(u64) + Send + Sync>;
@@ -94,6 +111,11 @@ enum Job {
     },
     /// Told to exit (or being replaced); takes no work.
     Exiting,
+    /// Its task ran past its timeout: the worker was killed, and its reader resolves the task as
+    /// timed out once it has reaped it.
+    TimedOut {
+        job: RemoteJob,
+    },
 }
 
 struct Slot {
@@ -104,6 +126,8 @@ struct Slot {
     dead: bool,
     /// A recycled worker's replacement is starting (the slot is dead but the pool is healthy).
     replacing: bool,
+    /// The nonce of the last `Pong` this worker sent.
+    ponged: u64,
 }
 
 struct PoolState {
@@ -120,6 +144,9 @@ struct PoolShared {
     settings: Settings,
     state: Mutex<PoolState>,
     readers_done: Condvar,
+    /// Notified when a worker answers a ping, dies, or the pool breaks (see `ping_idle`).
+    answered: Condvar,
+    /// Request ids and ping nonces (one sequence: both only need to be unique in the pool).
     next_id: AtomicU64,
     on_broken: BrokenHook,
 }
@@ -147,6 +174,7 @@ impl Pool {
                 readers: 0,
             }),
             readers_done: Condvar::new(),
+            answered: Condvar::new(),
             next_id: AtomicU64::new(1),
             on_broken,
         });
@@ -183,11 +211,21 @@ impl Pool {
         self.shared.state.lock().broken_reason.clone()
     }
 
-    /// Open, and every worker process still running.
+    /// Open, every worker process still running, and every idle worker answering a ping within
+    /// `ping_timeout`. Called by the manager when it hands the pool out, so it costs one round
+    /// trip to the idle workers (all pinged at once); a worker that does not answer breaks the
+    /// pool (with the reason) and is killed.
     pub(crate) fn is_healthy(&self) -> bool {
-        let st = self.shared.state.lock();
-        st.mode == Mode::Open
-            && st.slots.iter().all(|s| s.replacing || (!s.dead && (matches!(s.job, Job::Exiting) || s.worker.alive())))
+        {
+            let st = self.shared.state.lock();
+            let running = |s: &Slot| {
+                s.replacing || (!s.dead && (matches!(s.job, Job::Exiting | Job::TimedOut { .. }) || s.worker.alive()))
+            };
+            if st.mode != Mode::Open || !st.slots.iter().all(running) {
+                return false;
+            }
+        }
+        self.shared.ping_idle()
     }
 
     /// Queues a task (sending it at once when a worker is idle). On a pool that no longer takes
@@ -250,8 +288,14 @@ impl PoolShared {
         let worker = Arc::new(Worker { pid, child: Mutex::new(child), requests: Mutex::new(requests) });
         {
             let mut st = self.state.lock();
-            let slot =
-                Slot { worker: Arc::clone(&worker), job: Job::Idle, tasks_run: 0, dead: false, replacing: false };
+            let slot = Slot {
+                worker: Arc::clone(&worker),
+                job: Job::Idle,
+                tasks_run: 0,
+                dead: false,
+                replacing: false,
+                ponged: 0,
+            };
             if index < st.slots.len() {
                 st.slots[index] = slot;
             } else {
@@ -324,6 +368,7 @@ impl PoolShared {
                 continue;
             }
             let id = self.next_id.fetch_add(1, Relaxed);
+            let timeout = next.timeout;
             let request = ToWorker::Run { id, task: next.task.into(), input: std::mem::take(&mut next.input) };
             let mut st = self.state.lock();
             if st.mode != Mode::Open || st.slots[index].dead {
@@ -342,7 +387,86 @@ impl PoolShared {
             drop(st);
             // A failed send means the worker is dying: its reader resolves the task.
             worker.send(request);
+            // The task's own clock starts now that it is with the worker (a timeout too large to
+            // be a deadline never expires).
+            if let Some(at) = timeout.and_then(|t| Instant::now().checked_add(t)) {
+                let shared = Arc::downgrade(self);
+                deadline::run_at(at, move || {
+                    if let Some(shared) = shared.upgrade() {
+                        shared.expire(index, id);
+                    }
+                });
+            }
             return;
+        }
+    }
+
+    /// The deadline of request `id` on slot `index` passed: if the worker is still running it,
+    /// mark the slot timed out and kill the worker (its reader resolves the task once the worker
+    /// is reaped, and replaces it). Runs on the deadline thread: never blocks for long.
+    fn expire(&self, index: usize, id: u64) {
+        let mut st = self.state.lock();
+        let slot = &mut st.slots[index];
+        let job = match std::mem::replace(&mut slot.job, Job::Exiting) {
+            Job::Running { id: running, job } if running == id && !slot.dead => job,
+            other => {
+                slot.job = other; // it finished in time (or the worker died first)
+                return;
+            }
+        };
+        slot.job = Job::TimedOut { job };
+        let worker = Arc::clone(&slot.worker);
+        drop(st);
+        worker.signal(true);
+    }
+
+    /// Pings every idle worker and waits (up to `ping_timeout`, all at once) for their answers.
+    /// `false` if the pool is not open, or broke meanwhile, or a worker did not answer in time:
+    /// then the pool is broken ("did not answer a ping") and the silent workers are killed.
+    fn ping_idle(self: &Arc<Self>) -> bool {
+        let mut st = self.state.lock();
+        let mut pinged = Vec::new();
+        for (index, slot) in st.slots.iter().enumerate() {
+            if !slot.dead && matches!(slot.job, Job::Idle) {
+                pinged.push((index, self.next_id.fetch_add(1, Relaxed), Arc::clone(&slot.worker)));
+            }
+        }
+        drop(st);
+        // A failed send means the worker is dying: its reader breaks the pool.
+        for (_, nonce, worker) in &pinged {
+            worker.send(ToWorker::Ping { nonce: *nonce });
+        }
+        let timeout = self.settings.options.ping_timeout;
+        let now = Instant::now();
+        let deadline = now + timeout;
+        let (mut yielding, yield_until) = (true, now + PING_YIELD);
+        st = self.state.lock();
+        loop {
+            if st.mode != Mode::Open {
+                return false;
+            }
+            if !pinged.iter().any(|p| st.owes_pong(p)) {
+                return true;
+            }
+            if yielding {
+                // The answers take one round trip: yield (never hog a core) rather than pay a
+                // park and a wake-up per answer.
+                MutexGuard::unlocked(&mut st, std::thread::yield_now);
+                yielding = Instant::now() < yield_until;
+                continue;
+            }
+            if self.answered.wait_until(&mut st, deadline).timed_out() {
+                let hung: Vec<Arc<Worker>> =
+                    pinged.iter().filter(|p| st.owes_pong(p)).map(|(_, _, worker)| Arc::clone(worker)).collect();
+                drop(st);
+                let pids: Vec<String> = hung.iter().map(|w| w.pid.to_string()).collect();
+                let noun = if hung.len() == 1 { "worker" } else { "workers" };
+                let reason = format!("{noun} {} did not answer a ping within {timeout:?} (hung)", pids.join(", "));
+                // Broken first, so that the reader sees the kill as expected.
+                self.break_pool(reason);
+                hung.iter().for_each(|w| w.signal(true));
+                return false;
+            }
         }
     }
 
@@ -354,6 +478,7 @@ impl PoolShared {
         while let Ok(envelope) = linger.recv(&replies) {
             match envelope.open() {
                 Ok(FromWorker::Done { id, outcome }) => self.on_done(index, id, outcome),
+                Ok(FromWorker::Pong { nonce }) => self.on_pong(index, &worker, nonce),
                 Ok(FromWorker::Log(record)) => self.settings.emit(&record),
                 Ok(other) => {
                     protocol_error = Some(format!("worker {} sent an unexpected {other:?}", worker.pid));
@@ -372,6 +497,17 @@ impl PoolShared {
         st.readers -= 1;
         drop(st);
         self.readers_done.notify_all();
+        self.answered.notify_all();
+    }
+
+    fn on_pong(&self, index: usize, worker: &Arc<Worker>, nonce: u64) {
+        let mut st = self.state.lock();
+        let slot = &mut st.slots[index];
+        if Arc::ptr_eq(&slot.worker, worker) {
+            slot.ponged = slot.ponged.max(nonce);
+        }
+        drop(st);
+        self.answered.notify_all();
     }
 
     fn on_done(self: &Arc<Self>, index: usize, id: u64, outcome: Outcome) {
@@ -380,7 +516,7 @@ impl PoolShared {
         let job = match std::mem::replace(&mut slot.job, Job::Reserved) {
             Job::Running { id: running, job } if running == id => job,
             other => {
-                slot.job = other; // a stale reply (cannot happen with one task per worker)
+                slot.job = other; // a reply that raced its task's timeout (the kill): discarded
                 return;
             }
         };
@@ -427,7 +563,23 @@ impl PoolShared {
             (Mode::Open, Job::Exiting) if protocol_error.is_none() => {
                 st.slots[index].replacing = true;
                 drop(st);
-                self.replace(index);
+                self.replace(index, "a recycled worker");
+            }
+            (mode, Job::TimedOut { job }) => {
+                // Killed at its task's deadline: the task says so, and the slot gets a fresh
+                // worker (the pool is fine).
+                let open = mode == Mode::Open;
+                if open && protocol_error.is_none() {
+                    st.slots[index].replacing = true;
+                }
+                drop(st);
+                let timeout = job.timeout.unwrap_or_default();
+                job.done.finish(Err(TaskError::TimedOut { task: job.task.to_owned(), timeout }));
+                match protocol_error {
+                    Some(reason) if open => self.break_pool(reason),
+                    None if open => self.replace(index, "a worker killed at its task's timeout"),
+                    _ => {}
+                }
             }
             (Mode::Closed(_) | Mode::Broken, Job::Exiting | Job::Idle) => {}
             (Mode::Closed(Shutdown::Kill), Job::Running { job, .. }) => {
@@ -461,8 +613,9 @@ impl PoolShared {
         }
     }
 
-    /// Starts a fresh worker for slot `index` (after recycling). A failure breaks the pool.
-    fn replace(self: &Arc<Self>, index: usize) {
+    /// Starts a fresh worker for slot `index` (after recycling, or a task timeout: `what` the
+    /// replaced worker was). A failure breaks the pool.
+    fn replace(self: &Arc<Self>, index: usize, what: &str) {
         if self.state.lock().mode != Mode::Open {
             return; // closed meanwhile: nothing to replace
         }
@@ -473,7 +626,7 @@ impl PoolShared {
                 }
             }
             Ok(None) => unreachable!("one worker was asked for"),
-            Err(failure) => self.break_pool(format!("could not replace a recycled worker: {}", failure.reason)),
+            Err(failure) => self.break_pool(format!("could not replace {what}: {}", failure.reason)),
         }
     }
 
@@ -487,6 +640,7 @@ impl PoolShared {
         st.broken_reason = Some(reason.clone());
         let queued: Vec<RemoteJob> = st.queue.drain(..).collect();
         drop(st);
+        self.answered.notify_all();
         (self.on_broken)(self.seq);
         for job in queued {
             job.done.fail(TaskError::PoolBroken { reason: reason.clone() });
@@ -512,7 +666,7 @@ impl PoolShared {
                     exit.push(Arc::clone(&slot.worker));
                 }
                 Job::Running { .. } | Job::Reserved => busy.push(Arc::clone(&slot.worker)),
-                Job::Exiting => {}
+                Job::Exiting | Job::TimedOut { .. } => {}
             }
         }
         drop(st);
@@ -555,6 +709,14 @@ impl PoolShared {
 }
 
 impl PoolState {
+    /// Whether the worker pinged with `nonce` in slot `index` still owes its answer: the same
+    /// worker, alive, idle (a worker given a task meanwhile answers after it, and whoever gave it
+    /// the task is watching it), and silent so far.
+    fn owes_pong(&self, &(index, nonce, ref worker): &(usize, u64, Arc<Worker>)) -> bool {
+        let slot = &self.slots[index];
+        Arc::ptr_eq(&slot.worker, worker) && !slot.dead && matches!(slot.job, Job::Idle) && slot.ponged < nonce
+    }
+
     /// What a task that reaches a closed pool resolves with.
     fn closed_error(&self) -> TaskError {
         match &self.broken_reason {

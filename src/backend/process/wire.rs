@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version both sides must speak. Bump it on any change to the messages below.
 /// (2: the setup travels in the [`Bootstrap`] on stdin instead of a `Setup` round trip; 3: task
-/// requests start with a type fingerprint, and `Outcome::TypeMismatch`.)
-pub(crate) const PROTOCOL: u16 = 3;
+/// requests start with a type fingerprint, and `Outcome::TypeMismatch`; 4: `ToWorker::Ping` and
+/// `FromWorker::Pong`, the liveness check a parent makes of a pool's idle workers when it hands
+/// the pool out: a worker of protocol 3 would not know the request.)
+pub(crate) const PROTOCOL: u16 = 4;
 
 /// The environment variable that marks a process as a leasepool worker. Its value is the
 /// protocol version the parent speaks.
@@ -74,6 +76,9 @@ pub(crate) enum ToWorker {
     /// Run one registered task (the name is borrowed from the parent's `Task` static: no
     /// allocation per request).
     Run { id: u64, task: Cow<'static, str>, input: Vec<u8> },
+    /// Answer at once with `Pong` carrying the same nonce (sent to idle workers only: a busy
+    /// worker answers after its task).
+    Ping { nonce: u64 },
     /// Exit cleanly.
     Exit,
 }
@@ -92,6 +97,8 @@ pub(crate) enum FromWorker {
     InitFailed { reason: String },
     /// A task finished.
     Done { id: u64, outcome: Outcome },
+    /// The answer to `Ping`.
+    Pong { nonce: u64 },
     /// A log record, forwarded.
     Log(LogRecord),
 }
