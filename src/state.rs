@@ -92,6 +92,8 @@ enum Handoff<P> {
     Pool(P),
     /// The pool built for this waiter could not be built.
     Failed(String),
+    /// The manager stopped while it waited.
+    Stopped,
 }
 
 /// What a caller that is not queued found.
@@ -384,8 +386,12 @@ impl<P: Clone, W: Clone> State<P, W> {
         self.creating = 0;
         self.creating_demand = 0;
         self.counters.pools_retired_stopped += effects.retire.len() as u64;
-        // Waiters stay queued (each removes itself when it looks); they only need waking.
-        effects.woken = self.waiters.iter().map(|w| w.signal.clone()).collect();
+        // Every waiter is told (even if a restart comes before it looks) and woken.
+        self.notified = 0;
+        for waiter in self.waiters.drain(..) {
+            self.deliveries.push(Delivery { waiter: waiter.id, since: waiter.since, handoff: Handoff::Stopped });
+            effects.woken.push(waiter.signal);
+        }
         effects
     }
 
@@ -555,6 +561,7 @@ impl<P: Clone, W: Clone> State<P, W> {
                 WaiterPoll::Granted(self.grant(request, pool, now, Some(waited), effects))
             }
             Handoff::Failed(reason) => WaiterPoll::Failed(reason),
+            Handoff::Stopped => WaiterPoll::NotRunning,
         })
     }
 
