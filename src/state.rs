@@ -263,6 +263,8 @@ pub(crate) struct LeaseSnapshot {
 /// again, so a start hook that always fails does not become a build loop.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a pool built for a fail-fast caller is kept above the target for them.
+const SPARE_HOLD: Duration = Duration::from_secs(5);
 
 /// The manager's state. See the module docs.
 #[derive(Debug)]
@@ -291,6 +293,9 @@ pub(crate) struct State<P, W> {
     next_waiter_id: u64,
     /// The checker builds no spare pool before this (after failed builds).
     spare_backoff: Option<(Instant, Duration)>,
+    /// A pool built for a fail-fast caller (`request_spare`) is not shrunk before this, so the
+    /// caller that was told `Starting` can come back for it.
+    shrink_hold: Option<Instant>,
     /// When the sleeping checker will wake by itself; `None` while it is awake (it recomputes
     /// its deadline under the lock right before sleeping, so nothing is missed).
     pub checker_due: Option<Instant>,
@@ -318,6 +323,7 @@ impl<P: Clone, W: Clone> State<P, W> {
             next_lease_id: 1,
             next_waiter_id: 1,
             spare_backoff: None,
+            shrink_hold: None,
             checker_due: None,
             checker_kick: false,
             counters: LeaseCounters::default(),
@@ -611,6 +617,10 @@ impl<P: Clone, W: Clone> State<P, W> {
                 }
                 if !demand {
                     self.spare_backoff = None;
+                    if self.owned() >= self.desired {
+                        // Above the target only a fail-fast caller asked for it: hold it for them.
+                        self.shrink_hold = Some(now + SPARE_HOLD);
+                    }
                 }
                 self.idle.push_back(pool);
             }
@@ -825,7 +835,11 @@ impl<P: Clone, W: Clone> State<P, W> {
             }
         }
         self.dispatch(now, &mut effects);
-        while self.owned() > desired && self.waiters.is_empty() {
+        if self.shrink_hold.is_some_and(|until| now >= until) {
+            self.shrink_hold = None;
+        }
+        let held = self.shrink_hold.is_some();
+        while !held && self.owned() > desired && self.waiters.is_empty() {
             let Some(pool) = self.idle.pop_front() else { break };
             self.count_retired(RetireReason::Shrink);
             effects.retire.push((pool, RetireReason::Shrink));
@@ -844,7 +858,8 @@ impl<P: Clone, W: Clone> State<P, W> {
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let backoff = self.spare_backoff.map(|(until, _)| until).filter(|_| self.owned() < self.desired);
         let waiters = self.waiters.iter().filter(|w| !w.timeout_woken).filter_map(|w| w.deadline);
-        self.leases.iter().map(LeaseRecord::next_deadline).chain(backoff).chain(waiters).min()
+        let hold = self.shrink_hold.filter(|_| self.owned() > self.desired);
+        self.leases.iter().map(LeaseRecord::next_deadline).chain(backoff).chain(waiters).chain(hold).min()
     }
 
     /// Every tracked lease, in acquisition order.
@@ -1143,6 +1158,29 @@ mod tests {
         st.built(st.epoch, false, Err("boom".into()), t0 + FIRST_BACKOFF);
         assert_eq!(st.next_deadline(), Some(t0 + FIRST_BACKOFF * 3), "the backoff doubles");
         assert_eq!(st.counters.pools_retired_broken, 2);
+    }
+
+    #[test]
+    fn a_pool_built_for_a_fail_fast_caller_is_held_for_it_before_any_shrink() {
+        let t0 = Instant::now();
+        let mut st = running(2, vec![1], 1, t0);
+        let _a = granted(st.try_acquire(&req("a", 10, 1), t0));
+        let AcquireStep::Busy { building } = st.try_acquire(&req("b", 10, 1), t0) else { panic!() };
+        assert_eq!(st.request_spare(building).build.spare, 1);
+        st.built(st.epoch, false, Ok(2), t0);
+        // Above the target (1), but held for the caller that was told `Starting`.
+        assert!(st.checker_pass(1, t0 + secs(1)).retire.is_empty());
+        assert_eq!(st.next_deadline(), Some(t0 + SPARE_HOLD));
+        assert_eq!(granted(st.try_acquire(&req("b", 10, 1), t0 + secs(1))).pool, 2);
+
+        // Unclaimed, it is shrunk once the hold is over, and the hold does not linger.
+        let mut st = running(2, vec![1], 1, t0);
+        let _a = granted(st.try_acquire(&req("a", 100, 1), t0));
+        st.request_spare(true);
+        st.built(st.epoch, false, Ok(2), t0);
+        assert!(st.checker_pass(1, t0 + secs(1)).retire.is_empty());
+        assert_eq!(st.checker_pass(1, t0 + SPARE_HOLD).retire, vec![(2, RetireReason::Shrink)]);
+        assert_eq!(st.next_deadline(), Some(t0 + secs(100)), "only the lease's soft expiry is left");
     }
 
     #[test]
