@@ -9,7 +9,9 @@
 //! thread; a reader that delivers a result sends that worker its next queued task. So a round
 //! trip costs one thread hop, and a worker can be replaced (recycling, crash) without rebuilding
 //! a select set. A reader also sees its worker's death first: a disconnected channel, then the
-//! exit status from reaping it.
+//! exit status from reaping it. Readers and workers `linger`: after a message they poll their
+//! channel briefly before they block, so that a back-to-back exchange puts nobody to sleep (a
+//! wake-up costs as much as a round trip on some machines; see `docs/PERFORMANCE.md`).
 //!
 //! Starting a pool (`spawn`) starts all of its workers at once: one request to the long-lived
 //! spawner thread forks them all, and each worker's future reader thread completes that worker's
@@ -30,9 +32,12 @@
 //! [`ProcessOptions::ping_timeout`] breaks the pool and is killed). See `pool`.
 //!
 //! Files (each imports only the ones listed before it, never this `mod.rs`): `wire` (messages,
-//! exit codes), `exit` ([`WorkerExit`]), `registry` (tasks), `options`, `logs`, `spec` (what a
-//! pool is built from), `child` (the worker side), `spawn` (starting workers), `deadline` (the
-//! one thread that keeps task deadlines), `pool` (the parent side of a running pool).
+//! exit codes), `exit` ([`WorkerExit`]), `linger` (receiving), `fingerprint` (type
+//! fingerprints), `registry` (tasks), `options`, `logs`, `spec` (what a pool is built from),
+//! `child` (the worker side), `spawn` (starting workers), `deadline` (the one thread that keeps
+//! task deadlines), `pool` (the parent side of a running pool). `exit`, `logs`, `options` and
+//! `registry` are visible to the crate so that other modules import from those leaves rather
+//! than through this file.
 
 mod child;
 mod deadline;

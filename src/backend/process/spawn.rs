@@ -348,7 +348,8 @@ struct Attempt<'a> {
     /// The spawner's answers, and how many are still to come.
     spawned: Receiver<Spawned>,
     unanswered: usize,
-    /// Children spawned for workers whose preparation failed: they only need killing.
+    /// Children answered for a worker the attempt does not have (it cannot happen: every worker
+    /// is prepared before the answers are read; kept so that no child can ever leak).
     early: Vec<Child>,
     /// The failure will repeat on a retry (see [`StartFailure`]).
     hopeless: bool,
