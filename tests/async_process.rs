@@ -11,13 +11,11 @@
 use std::future::{Future, IntoFuture};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
-use common::Watchdog;
 use futures::poll;
 use leasepool::{
     AcquireOptions, ExecutorBackend, LeaseError, LeasedExecutorManager, ProcessOptions, Task, TaskError, TaskRegistry,
@@ -146,7 +144,7 @@ fn a_crash_wakes_the_awaited_handles() {
 
 // ---------------------------------------------------------------------------------------------
 
-type Test = (&'static str, fn());
+use common::Test;
 
 const TESTS: &[Test] = &[
     ("process_tasks_are_awaited_on_every_executor", process_tasks_are_awaited_on_every_executor),
@@ -156,32 +154,5 @@ const TESTS: &[Test] = &[
 fn main() {
     leasepool::run_if_worker(&registry());
 
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    if std::env::args().any(|a| a == "--list") {
-        TESTS.iter().for_each(|(name, _)| println!("{name}: test"));
-        return;
-    }
-    let selected: Vec<&Test> =
-        TESTS.iter().filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f))).collect();
-    println!("\nrunning {} tests (async on the process backend, one at a time)", selected.len());
-    let mut failed = Vec::new();
-    for (name, test) in &selected {
-        let watchdog = Watchdog::start(name, Duration::from_secs(120));
-        let began = Instant::now();
-        let outcome = catch_unwind(AssertUnwindSafe(test));
-        watchdog.finish();
-        match outcome {
-            Ok(()) => println!("test {name} ... ok ({:.2?})", began.elapsed()),
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed.push(*name);
-            }
-        }
-    }
-    if failed.is_empty() {
-        println!("\ntest result: ok. {} passed", selected.len());
-    } else {
-        println!("\nfailures:\n    {}\n\ntest result: FAILED. {} failed", failed.join("\n    "), failed.len());
-        std::process::exit(101);
-    }
+    common::run_tests(TESTS);
 }
