@@ -59,7 +59,7 @@ impl Signal {
         self.woken.load(Acquire)
     }
 
-    #[cfg_attr(not(any(test, loom)), allow(dead_code))] // the async adapter's seam
+    #[cfg_attr(not(any(test, loom, feature = "async")), allow(dead_code))] // used by the async adapter
     /// Registers the task to wake and forgets earlier wake-ups: call it *before* looking at the
     /// entry, so a wake-up that races with the look is never lost.
     pub(crate) fn set_waker(&self, waker: &Waker) {
@@ -151,7 +151,7 @@ impl<Q: Queue> Entry<Q> {
     /// Gives a polled entry a deadline (before its first look): the checker wakes it then, and
     /// a look at or after it gives up with [`Refused::TimedOut`]. (A blocking [`wait`](Self::wait)
     /// times out by itself and needs none.)
-    #[cfg_attr(any(loom, not(test)), allow(dead_code))] // the async adapter's seam
+    #[cfg_attr(all(not(feature = "async"), any(loom, not(test))), allow(dead_code))] // used by the async adapter
     pub(crate) fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
         self.deadline = deadline;
         self
@@ -165,7 +165,7 @@ impl<Q: Queue> Entry<Q> {
     /// Polls the entry from a task: registers `waker` (replacing an earlier one) and looks.
     /// `Pending` until it has a lease or a refusal; after that it stays `Pending` (the outcome
     /// is delivered once).
-    #[cfg_attr(not(any(test, loom)), allow(dead_code))] // the async adapter's seam
+    #[cfg_attr(not(any(test, loom, feature = "async")), allow(dead_code))] // used by the async adapter
     pub(crate) fn poll_with(&mut self, waker: &Waker) -> std::task::Poll<Result<Grant<Q::Pool>, Refused>> {
         if self.done {
             return std::task::Poll::Pending;

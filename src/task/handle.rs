@@ -230,7 +230,7 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// Takes the outcome if the task has resolved: `None` while it has not, and `None` again
     /// once the outcome was taken (a future polled after completion must not panic in here).
     /// Pair with [`register_waker`](Self::register_waker): take, else register, else take again.
-    #[allow(dead_code, reason = "the seam of the async adapter (v2), exercised by unit tests until it lands")]
+    #[cfg_attr(not(any(test, feature = "async")), allow(dead_code))] // used by the async adapter
     pub(crate) fn poll_take(&mut self) -> Option<Result<T, TaskError>> {
         let slot = self.slot.core();
         if !slot.finished.load(Ordering::Acquire) {
