@@ -49,8 +49,61 @@ impl<T> TaskHandle<T> {
 impl<T: Send + 'static> TaskHandle<T> {
     /// Blocks until the task resolves and returns its outcome.
     pub fn wait(self) -> Result<T, TaskError> {
-        // Short tasks usually finish within microseconds: spin and yield briefly before sleeping,
-        // as channel receivers do, to save two context switches per round trip.
+        self.spin();
+        self.block_until(None);
+        take(&mut self.slot.core().state.lock().stage)
+    }
+
+    /// Blocks until the task resolves or `timeout` (if any) passes, without taking the outcome;
+    /// returns whether the task has resolved. Any number of threads may wait on one handle at
+    /// once (through a shared reference); take the outcome afterwards with
+    /// [`try_take`](Self::try_take) (or [`wait`](Self::wait), which then returns at once).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use leasepool::{AcquireOptions, LeasedExecutorManager};
+    /// # let manager = LeasedExecutorManager::builder().max_pools(1).build().unwrap();
+    /// # manager.start().unwrap();
+    /// # let lease = manager.acquire(AcquireOptions::new()).unwrap();
+    /// let handle = lease.executor().submit(|| 6 * 7).unwrap();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| assert!(handle.wait_finished(None)));
+    ///     assert!(handle.wait_finished(Some(Duration::from_secs(10))));
+    /// });
+    /// assert_eq!(handle.try_take(), Some(Ok(42)));
+    /// assert_eq!(handle.try_take(), None); // taken
+    /// ```
+    pub fn wait_finished(&self, timeout: Option<Duration>) -> bool {
+        self.spin();
+        match timeout {
+            None => self.block_until(None),
+            Some(timeout) => match Instant::now().checked_add(timeout) {
+                Some(deadline) => self.block_until(Some(deadline)),
+                None => self.block_until(None),
+            },
+        }
+    }
+
+    /// Takes the outcome if the task has resolved: `None` while it has not, and `None` again
+    /// once the outcome has been taken (by this or by [`wait_finished`](Self::wait_finished)'s
+    /// caller on another thread). Never blocks. After it returned `Some`, do not call
+    /// [`wait`](Self::wait) or [`wait_timeout`](Self::wait_timeout) on this handle: they would
+    /// find no outcome to return and panic.
+    pub fn try_take(&self) -> Option<Result<T, TaskError>> {
+        let slot = self.slot.core();
+        if !slot.finished.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut state = slot.state.lock();
+        match state.stage {
+            Stage::Done(_) => Some(take(&mut state.stage)),
+            _ => None,
+        }
+    }
+
+    /// Short tasks usually finish within microseconds: spin and yield briefly before sleeping,
+    /// as channel receivers do, to save two context switches per round trip.
+    fn spin(&self) {
         let backoff = Backoff::new();
         while !self.slot.core().finished.load(Ordering::Acquire) && !backoff.is_completed() {
             backoff.snooze();
@@ -64,8 +117,6 @@ impl<T: Send + 'static> TaskHandle<T> {
                 std::thread::yield_now();
             }
         }
-        self.block_until(None);
-        take(&mut self.slot.core().state.lock().stage)
     }
 
     /// Waits at most `timeout`. Returns the outcome, or gives the handle back (`Err`) if the
@@ -232,15 +283,7 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// Pair with [`register_waker`](Self::register_waker): take, else register, else take again.
     #[cfg_attr(not(any(test, feature = "async")), allow(dead_code))] // used by the async adapter
     pub(crate) fn poll_take(&mut self) -> Option<Result<T, TaskError>> {
-        let slot = self.slot.core();
-        if !slot.finished.load(Ordering::Acquire) {
-            return None;
-        }
-        let mut state = slot.state.lock();
-        match state.stage {
-            Stage::Done(_) => Some(take(&mut state.stage)),
-            _ => None,
-        }
+        self.try_take()
     }
 
     /// Whether the task has resolved (value, panic, cancellation or broken pool). A queued task of

@@ -1,0 +1,2 @@
+//! Placeholder: the C boundary round-trip bench (filled in next).
+fn main() {}
