@@ -415,3 +415,27 @@ fn a_panicking_callback_is_logged_and_harms_nothing_else() {
         );
     }
 }
+
+#[test]
+fn many_threads_wait_finished_on_one_handle_while_another_cancels_a_queued_one() {
+    let _w = watchdog("wait_finished");
+    let m = started(builder(1).workers_per_pool(1));
+    let lease = m.acquire(AcquireOptions::new()).unwrap();
+    let (gate, running) = occupy(&lease.executor());
+    let queued = lease.executor().submit(|| 7).unwrap();
+    assert!(!running.wait_finished(Some(Duration::from_millis(20))), "still blocked on the gate");
+    assert_eq!(running.try_take(), None, "nothing to take before it resolves");
+    thread::scope(|s| {
+        // Four waiters on `queued` through a shared reference; the cancel resolves them all.
+        let waiters: Vec<_> = (0..4).map(|_| s.spawn(|| queued.wait_finished(Some(LONG)))).collect();
+        assert!(queued.cancel());
+        for w in waiters {
+            assert!(w.join().unwrap(), "every waiter saw the cancellation");
+        }
+    });
+    assert_eq!(queued.try_take(), Some(Err(TaskError::Cancelled)));
+    assert_eq!(queued.try_take(), None, "the outcome is taken once");
+    gate.open_one();
+    assert!(running.wait_finished(None));
+    assert_eq!(running.try_take(), Some(Ok(())));
+}

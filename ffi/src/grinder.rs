@@ -153,7 +153,8 @@ unsafe fn get<'a>(grinder: *const lp_grinder) -> Result<&'a WorkGrinder<LeasedEx
 
 /// Starts the batching thread. Starting a started grinder does nothing.
 ///
-/// Returns `LP_OK`, `LP_INVALID_ARGUMENT`, or `LP_PANIC` if the thread could not be spawned.
+/// Returns `LP_OK`, `LP_INVALID_ARGUMENT`, or `LP_START_FAILED` if the thread could not be
+/// spawned.
 ///
 /// # Safety
 /// `grinder` is NULL or live.
@@ -163,7 +164,7 @@ pub unsafe extern "C" fn lp_grinder_start(grinder: *const lp_grinder) -> lp_stat
         // SAFETY: forwarded caller guarantee.
         unsafe { get(grinder) }?
             .start()
-            .map_err(|e| Failure::new(lp_status::LP_PANIC, format!("could not start the grinder's thread: {e}")))
+            .map_err(|e| Failure::new(lp_status::LP_START_FAILED, format!("could not start the grinder's thread: {e}")))
     })
 }
 

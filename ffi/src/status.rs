@@ -37,7 +37,8 @@ pub enum lp_status {
     LP_INTERRUPTED = 14,
     /// A pool could not be created, or the task did not run because its pool broke.
     LP_POOL_BROKEN = 15,
-    /// `lp_manager_start` could not create the initial pools.
+    /// `lp_manager_start` could not create the initial pools (or `lp_grinder_start` its
+    /// thread).
     LP_START_FAILED = 16,
 
     /// The lease was revoked at hard expiry: it accepts no more work.
