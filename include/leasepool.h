@@ -99,7 +99,8 @@ typedef enum {
    */
   LP_POOL_BROKEN = 15,
   /**
-   * `lp_manager_start` could not create the initial pools.
+   * `lp_manager_start` could not create the initial pools (or `lp_grinder_start` its
+   * thread).
    */
   LP_START_FAILED = 16,
   /**
@@ -901,7 +902,8 @@ lp_status lp_grinder_new(const lp_manager *manager,
 /**
  * Starts the batching thread. Starting a started grinder does nothing.
  *
- * Returns `LP_OK`, `LP_INVALID_ARGUMENT`, or `LP_PANIC` if the thread could not be spawned.
+ * Returns `LP_OK`, `LP_INVALID_ARGUMENT`, or `LP_START_FAILED` if the thread could not be
+ * spawned.
  *
  * # Safety
  * `grinder` is NULL or live.
