@@ -136,7 +136,7 @@ typedef enum {
   LP_TASK_PANICKED = 31,
   /**
    * The worker process running the task died (a C task that called `abort()` or crashed);
-   * its pool is replaced.
+   * its pool is broken (its lease refuses further work) and the manager replaces it.
    */
   LP_WORKER_CRASHED = 32,
   /**
@@ -707,8 +707,8 @@ bool lp_interrupt_is_fired(const lp_interrupt *interrupt);
 void lp_interrupt_free(lp_interrupt *interrupt);
 
 /**
- * A new config with the defaults (thread backend, `max_pools` 4, `min_pools` 0, ...). Never
- * NULL. Free it with `lp_config_free`.
+ * A new config with the defaults (thread backend, `max_pools` 4, `min_pools` 1,
+ * `workers_per_pool` 4, ...: see each setter). Never NULL. Free it with `lp_config_free`.
  */
 lp_config *lp_config_new(void);
 
@@ -744,7 +744,8 @@ lp_status lp_config_set_backend(lp_config *config, const char *name);
 lp_status lp_config_set_max_pools(lp_config *config, size_t value);
 
 /**
- * The fewest pools the checker keeps. Default 0.
+ * The fewest pools the checker keeps (and `lp_manager_start` creates). Default 1; 1 to
+ * `max_pools`.
  *
  * Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
  * `lp_manager_new`.
@@ -755,7 +756,7 @@ lp_status lp_config_set_max_pools(lp_config *config, size_t value);
 lp_status lp_config_set_min_pools(lp_config *config, size_t value);
 
 /**
- * Units of the size signal one pool is for. Default 1; must be > 0.
+ * Units of the size signal one pool is for. Default 10; must be > 0.
  *
  * Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
  * `lp_manager_new`.
@@ -766,7 +767,7 @@ lp_status lp_config_set_min_pools(lp_config *config, size_t value);
 lp_status lp_config_set_units_per_pool(lp_config *config, size_t value);
 
 /**
- * Threads (or worker processes) per pool. Default 1; 1 to 1 024.
+ * Threads (or worker processes) per pool. Default 4; 1 to 1 024.
  *
  * Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
  * `lp_manager_new`.
@@ -777,7 +778,8 @@ lp_status lp_config_set_units_per_pool(lp_config *config, size_t value);
 lp_status lp_config_set_workers_per_pool(lp_config *config, size_t value);
 
 /**
- * How often the checker enforces expiry and resizes, in milliseconds. Must be > 0.
+ * How often the checker enforces expiry and resizes, in milliseconds. Must be > 0; default
+ * 120 000.
  *
  * Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
  * `lp_manager_new`.
@@ -788,7 +790,8 @@ lp_status lp_config_set_workers_per_pool(lp_config *config, size_t value);
 lp_status lp_config_set_check_interval_ms(lp_config *config, uint64_t value);
 
 /**
- * A lease's soft lifetime when the acquire does not set one, in milliseconds. Must be > 0.
+ * A lease's soft lifetime when the acquire does not set one, in milliseconds. Must be > 0;
+ * default 300 000.
  *
  * Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
  * `lp_manager_new`.
@@ -799,7 +802,7 @@ lp_status lp_config_set_check_interval_ms(lp_config *config, uint64_t value);
 lp_status lp_config_set_default_lease_ms(lp_config *config, uint64_t value);
 
 /**
- * The grace period between soft and hard expiry, in milliseconds.
+ * The grace period between soft and hard expiry, in milliseconds. Default 15 000.
  *
  * Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
  * `lp_manager_new`.
@@ -833,7 +836,8 @@ lp_status lp_config_set_fairness_bound_us(lp_config *config, uint64_t value);
 lp_status lp_config_set_thread_stack_size(lp_config *config, size_t value);
 
 /**
- * Process backend: tasks a worker runs before it is replaced (0 = never replaced).
+ * Process backend: tasks a worker runs before it is replaced. Default: never replaced; 0 changes
+ * nothing (a value set before stays).
  *
  * Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
  * `lp_manager_new`.
@@ -974,7 +978,8 @@ void lp_lease_free(lp_lease *lease);
  * Releases a lease like `lp_lease_free` and returns its drain in `*drain` (pass NULL to not
  * get one). The lease handle is freed in every case, even when this returns an error.
  *
- * Returns `LP_OK` (and sets `*drain` if asked) or `LP_INVALID_ARGUMENT` (`lease` NULL).
+ * Returns `LP_OK` (and sets `*drain` if asked) or `LP_INVALID_ARGUMENT` (`lease` NULL; `*drain`
+ * is then NULL).
  *
  * # Safety
  * `lease` is NULL or live, and not used again; `drain` is NULL or valid for writes.
@@ -1036,7 +1041,9 @@ void lp_executor_free(lp_executor *executor);
  * the task is resolved without running (cancelled by `lp_task_cancel`, revocation at hard
  * expiry or manager stop), or before this function returns if it fails (any status, including
  * `LP_INVALID_ARGUMENT`). It may be called on any thread; `task` runs on a pool thread. Both
- * must therefore be safe to call from another thread.
+ * must therefore be safe to call from another thread. A task resolved without running drops its
+ * `userdata` on the thread that resolves it (inside `lp_task_cancel`, `lp_manager_stop`, the
+ * checker's revocation): keep `drop_userdata` short, and do not stop the manager from it.
  *
  * Returns `LP_OK` and sets `*out` (free with `lp_task_free`; freeing does not cancel). Or
  * `*out` is NULL and: `LP_RELEASED`, `LP_EXPIRED`, `LP_MANAGER_STOPPED`, `LP_POOL_BROKEN`
@@ -1290,7 +1297,10 @@ lp_status lp_run_if_worker(const lp_registry *registry);
  * resolves as `LP_TIMED_OUT`; 0 means no limit. Take the output with `lp_task_take_output`.
  *
  * A worker that dies while running the task (`abort()`, a segfault) resolves it as
- * `LP_WORKER_CRASHED` and is replaced; the pool stays usable.
+ * `LP_WORKER_CRASHED` and breaks its pool: the pool's other queued tasks resolve as
+ * `LP_POOL_BROKEN`, the lease (`LP_LEASE_BROKEN`) refuses further work with `LP_POOL_BROKEN`,
+ * and the manager retires the pool and builds a replacement: acquire a new lease. (A task past
+ * its own timeout is different: only its worker is replaced, the lease carries on.)
  *
  * Returns `LP_OK` and sets `*out`, or `*out` is NULL and: `LP_RELEASED`, `LP_EXPIRED`,
  * `LP_MANAGER_STOPPED`, `LP_POOL_BROKEN`, `LP_WRONG_BACKEND` (a thread pool: use

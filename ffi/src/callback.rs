@@ -2,6 +2,9 @@
 //! once.
 
 use std::ffi::c_void;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 /// A C function taking the caller's `userdata` pointer: a task body, a `drop_userdata`, or a
 /// completion notification. Nullable where the documentation says so.
@@ -45,21 +48,75 @@ impl Drop for Userdata {
 }
 
 /// A C function plus its userdata, run at most once; `drop_userdata` runs exactly once, after
-/// the function if it ran, or when the job is dropped unrun (cancelled, refused, revoked).
+/// the function if it ran, or when the job is dropped unrun (refused, or discarded by its pool).
+///
+/// A task can also resolve without running while its job still sits in a pool's queue
+/// (`lp_task_cancel`, revocation, manager stop): the job is then discarded only when a worker
+/// reaches it. So that `drop_userdata` runs when the task resolves, on the resolving thread,
+/// hand its [`dropper`](Self::dropper) to the task.
 pub(crate) struct CJob {
     f: unsafe extern "C" fn(*mut c_void),
-    data: Userdata,
+    data: Data,
+}
+
+/// The job's userdata: owned by the job alone when there is no `drop_userdata` to run (nothing to
+/// hurry), else shared with the task (see [`Dropper`]).
+enum Data {
+    Owned(Userdata),
+    Shared(Dropper),
+}
+
+/// A job's userdata shared between the job and its task: whichever comes first takes it out and
+/// drops it, the job to run it (then drops it after the function returned) or the task resolving
+/// without running. The task's resolution (claimed to run, or resolved unstarted) decides which.
+#[derive(Clone)]
+pub(crate) struct Dropper(Arc<Mutex<Option<Userdata>>>);
+
+impl Dropper {
+    /// Drops the userdata (runs its `drop_userdata`) unless it was taken already. Call once the
+    /// task has resolved: it then either ran (and its job took the userdata first) or never will.
+    pub(crate) fn drop_now(&self) {
+        let data = self.0.lock().take();
+        drop(data);
+    }
+
+    fn take(&self) -> Option<Userdata> {
+        self.0.lock().take()
+    }
 }
 
 impl CJob {
     /// A job running `f(userdata)`.
     pub(crate) fn new(f: unsafe extern "C" fn(*mut c_void), data: Userdata) -> CJob {
+        let data = if data.drop.is_some() {
+            Data::Shared(Dropper(Arc::new(Mutex::new(Some(data)))))
+        } else {
+            Data::Owned(data)
+        };
         CJob { f, data }
+    }
+
+    /// The task's side of the userdata, to drop it when the task resolves (a completion
+    /// callback, and whenever the task is seen resolved); `None` when there is no
+    /// `drop_userdata`.
+    pub(crate) fn dropper(&self) -> Option<Dropper> {
+        match &self.data {
+            Data::Owned(_) => None,
+            Data::Shared(dropper) => Some(dropper.clone()),
+        }
     }
 
     /// Runs the function, then drops the userdata.
     pub(crate) fn run(self) {
-        // SAFETY: the caller gave `f` to be called with this userdata from a pool thread.
-        unsafe { (self.f)(self.data.ptr()) }
+        let data = match self.data {
+            Data::Owned(data) => Some(data),
+            Data::Shared(dropper) => dropper.take(),
+        };
+        // Never `None` in practice: this runs only once the task was claimed to run, and the
+        // task's side takes the userdata only once the task resolved without running.
+        if let Some(data) = data {
+            // SAFETY: the caller gave `f` to be called with this userdata from a pool thread.
+            unsafe { (self.f)(data.ptr()) }
+        }
     }
 }

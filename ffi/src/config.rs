@@ -43,12 +43,16 @@ unsafe fn update(config: *mut lp_config, f: impl FnOnce(ManagerBuilder) -> Resul
     Ok(())
 }
 
-/// A new config with the defaults (thread backend, `max_pools` 4, `min_pools` 0, ...). Never
-/// NULL. Free it with `lp_config_free`.
+/// A new config with the defaults (thread backend, `max_pools` 4, `min_pools` 1,
+/// `workers_per_pool` 4, ...: see each setter). Never NULL. Free it with `lp_config_free`.
 #[no_mangle]
 pub extern "C" fn lp_config_new() -> *mut lp_config {
-    into_handle(lp_config { builder: ManagerBuilder::new() })
+    // The Rust builder has no default for `max_pools` (it must be chosen); the C API documents 4.
+    into_handle(lp_config { builder: ManagerBuilder::new().max_pools(DEFAULT_MAX_POOLS) })
 }
+
+/// `max_pools` of a new `lp_config`.
+const DEFAULT_MAX_POOLS: usize = 4;
 
 /// Frees a config. NULL is a no-op. Managers built from it are unaffected.
 ///
@@ -97,7 +101,8 @@ pub unsafe extern "C" fn lp_config_set_max_pools(config: *mut lp_config, value: 
     })
 }
 
-/// The fewest pools the checker keeps. Default 0.
+/// The fewest pools the checker keeps (and `lp_manager_start` creates). Default 1; 1 to
+/// `max_pools`.
 ///
 /// Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
 /// `lp_manager_new`.
@@ -115,7 +120,7 @@ pub unsafe extern "C" fn lp_config_set_min_pools(config: *mut lp_config, value: 
     })
 }
 
-/// Units of the size signal one pool is for. Default 1; must be > 0.
+/// Units of the size signal one pool is for. Default 10; must be > 0.
 ///
 /// Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
 /// `lp_manager_new`.
@@ -133,7 +138,7 @@ pub unsafe extern "C" fn lp_config_set_units_per_pool(config: *mut lp_config, va
     })
 }
 
-/// Threads (or worker processes) per pool. Default 1; 1 to 1 024.
+/// Threads (or worker processes) per pool. Default 4; 1 to 1 024.
 ///
 /// Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
 /// `lp_manager_new`.
@@ -151,7 +156,8 @@ pub unsafe extern "C" fn lp_config_set_workers_per_pool(config: *mut lp_config, 
     })
 }
 
-/// How often the checker enforces expiry and resizes, in milliseconds. Must be > 0.
+/// How often the checker enforces expiry and resizes, in milliseconds. Must be > 0; default
+/// 120 000.
 ///
 /// Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
 /// `lp_manager_new`.
@@ -169,7 +175,8 @@ pub unsafe extern "C" fn lp_config_set_check_interval_ms(config: *mut lp_config,
     })
 }
 
-/// A lease's soft lifetime when the acquire does not set one, in milliseconds. Must be > 0.
+/// A lease's soft lifetime when the acquire does not set one, in milliseconds. Must be > 0;
+/// default 300 000.
 ///
 /// Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
 /// `lp_manager_new`.
@@ -187,7 +194,7 @@ pub unsafe extern "C" fn lp_config_set_default_lease_ms(config: *mut lp_config, 
     })
 }
 
-/// The grace period between soft and hard expiry, in milliseconds.
+/// The grace period between soft and hard expiry, in milliseconds. Default 15 000.
 ///
 /// Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
 /// `lp_manager_new`.
@@ -242,7 +249,8 @@ pub unsafe extern "C" fn lp_config_set_thread_stack_size(config: *mut lp_config,
     })
 }
 
-/// Process backend: tasks a worker runs before it is replaced (0 = never replaced).
+/// Process backend: tasks a worker runs before it is replaced. Default: never replaced; 0 changes
+/// nothing (a value set before stays).
 ///
 /// Returns `LP_OK`, or `LP_INVALID_ARGUMENT` if `config` is NULL. The value is checked by
 /// `lp_manager_new`.

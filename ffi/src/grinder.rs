@@ -194,8 +194,9 @@ pub unsafe extern "C" fn lp_grinder_enqueue(
         // SAFETY: forwarded caller guarantee.
         let grinder = unsafe { get(grinder) }?;
         let job = CJob::new(job.ok_or_else(|| Failure::invalid("job is NULL"))?, data);
+        let dropper = job.dropper();
         let handle = grinder.enqueue(move || job.run())?;
-        *out = into_handle(lp_task::unit(handle));
+        *out = into_handle(lp_task::unit(handle, dropper));
         Ok(())
     })
 }

@@ -94,21 +94,27 @@ pub unsafe extern "C" fn lp_lease_free(lease: *mut lp_lease) {
 /// Releases a lease like `lp_lease_free` and returns its drain in `*drain` (pass NULL to not
 /// get one). The lease handle is freed in every case, even when this returns an error.
 ///
-/// Returns `LP_OK` (and sets `*drain` if asked) or `LP_INVALID_ARGUMENT` (`lease` NULL).
+/// Returns `LP_OK` (and sets `*drain` if asked) or `LP_INVALID_ARGUMENT` (`lease` NULL; `*drain`
+/// is then NULL).
 ///
 /// # Safety
 /// `lease` is NULL or live, and not used again; `drain` is NULL or valid for writes.
 #[no_mangle]
 pub unsafe extern "C" fn lp_lease_release(lease: *mut lp_lease, drain: *mut *mut lp_drain) -> lp_status {
     guard(|| {
+        // SAFETY: the caller guarantees `drain` is NULL or valid for writes.
+        let drain = unsafe { drain.as_mut() };
         if lease.is_null() {
+            // A failed call leaves NULL in its `out` handle, like every other.
+            if let Some(drain) = drain {
+                *drain = std::ptr::null_mut();
+            }
             return Err(Failure::invalid("lease is NULL"));
         }
         // SAFETY: non-NULL, and the caller guarantees it is a live lease not used again.
         let lease = unsafe { Box::from_raw(lease) };
         let released = lease.inner.release();
-        // SAFETY: the caller guarantees `drain` is NULL or valid for writes.
-        if let Some(drain) = unsafe { drain.as_mut() } {
+        if let Some(drain) = drain {
             *drain = into_handle(lp_drain { inner: released });
         }
         Ok(())
@@ -193,7 +199,9 @@ pub unsafe extern "C" fn lp_executor_free(executor: *mut lp_executor) {
 /// the task is resolved without running (cancelled by `lp_task_cancel`, revocation at hard
 /// expiry or manager stop), or before this function returns if it fails (any status, including
 /// `LP_INVALID_ARGUMENT`). It may be called on any thread; `task` runs on a pool thread. Both
-/// must therefore be safe to call from another thread.
+/// must therefore be safe to call from another thread. A task resolved without running drops its
+/// `userdata` on the thread that resolves it (inside `lp_task_cancel`, `lp_manager_stop`, the
+/// checker's revocation): keep `drop_userdata` short, and do not stop the manager from it.
 ///
 /// Returns `LP_OK` and sets `*out` (free with `lp_task_free`; freeing does not cancel). Or
 /// `*out` is NULL and: `LP_RELEASED`, `LP_EXPIRED`, `LP_MANAGER_STOPPED`, `LP_POOL_BROKEN`
@@ -218,8 +226,9 @@ pub unsafe extern "C" fn lp_submit(
         // SAFETY: forwarded caller guarantee.
         let executor = unsafe { arg(executor, "executor") }?;
         let job = CJob::new(task.ok_or_else(|| Failure::invalid("task is NULL"))?, data);
+        let dropper = job.dropper();
         let handle = executor.inner.submit(move || job.run())?;
-        *out = into_handle(lp_task::unit(handle));
+        *out = into_handle(lp_task::unit(handle, dropper));
         Ok(())
     })
 }

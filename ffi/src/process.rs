@@ -203,7 +203,10 @@ pub unsafe extern "C" fn lp_run_if_worker(registry: *const lp_registry) -> lp_st
 /// resolves as `LP_TIMED_OUT`; 0 means no limit. Take the output with `lp_task_take_output`.
 ///
 /// A worker that dies while running the task (`abort()`, a segfault) resolves it as
-/// `LP_WORKER_CRASHED` and is replaced; the pool stays usable.
+/// `LP_WORKER_CRASHED` and breaks its pool: the pool's other queued tasks resolve as
+/// `LP_POOL_BROKEN`, the lease (`LP_LEASE_BROKEN`) refuses further work with `LP_POOL_BROKEN`,
+/// and the manager retires the pool and builds a replacement: acquire a new lease. (A task past
+/// its own timeout is different: only its worker is replaced, the lease carries on.)
 ///
 /// Returns `LP_OK` and sets `*out`, or `*out` is NULL and: `LP_RELEASED`, `LP_EXPIRED`,
 /// `LP_MANAGER_STOPPED`, `LP_POOL_BROKEN`, `LP_WRONG_BACKEND` (a thread pool: use

@@ -60,7 +60,7 @@ pub enum lp_status {
     /// The task panicked (Rust glue) or failed unexpectedly in the worker; see the message.
     LP_TASK_PANICKED = 31,
     /// The worker process running the task died (a C task that called `abort()` or crashed);
-    /// its pool is replaced.
+    /// its pool is broken (its lease refuses further work) and the manager replaces it.
     LP_WORKER_CRASHED = 32,
     /// A byte task returned a non-zero code; the message carries it.
     LP_TASK_FAILED = 33,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use leasepool::{TaskError, TaskHandle};
 use parking_lot::Mutex;
 
-use crate::callback::{lp_callback, Userdata};
+use crate::callback::{lp_callback, Dropper, Userdata};
 use crate::guard::{arg, free_handle, guard, guard_value, millis, Failure, Outcome};
 use crate::lp_status;
 use crate::process::{lp_buffer, ByteOutcome, ByteTaskFailure};
@@ -22,6 +22,9 @@ pub struct lp_task {
     kind: Kind,
     /// The outcome, once taken out of the handle.
     outcome: Mutex<Option<Result<Vec<u8>, Failure>>>,
+    /// A callback task's userdata, when it has a `drop_userdata`: dropped when the task resolves
+    /// (if it never ran), so that its `drop_userdata` has run by then (see [`Dropper`]).
+    userdata: Option<Dropper>,
 }
 
 /// The handle, by what the task returns.
@@ -33,14 +36,29 @@ enum Kind {
 }
 
 impl lp_task {
-    /// A C callback's task.
-    pub(crate) fn unit(handle: TaskHandle<()>) -> lp_task {
-        lp_task { kind: Kind::Unit(handle), outcome: Mutex::new(None) }
+    /// A C callback's task. With a `dropper`, the userdata is dropped on the thread that
+    /// resolves the task if it never runs (`lp_task_cancel`, revocation, stop): its queued job is
+    /// discarded only when a pool worker reaches it, which may be much later.
+    pub(crate) fn unit(handle: TaskHandle<()>, dropper: Option<Dropper>) -> lp_task {
+        if let Some(dropper) = &dropper {
+            let dropper = dropper.clone();
+            handle.on_complete(move || dropper.drop_now());
+        }
+        lp_task { kind: Kind::Unit(handle), outcome: Mutex::new(None), userdata: dropper }
     }
 
     /// A byte task's task.
     pub(crate) fn bytes(name: String, handle: TaskHandle<ByteOutcome>) -> lp_task {
-        lp_task { kind: Kind::Bytes { name, handle }, outcome: Mutex::new(None) }
+        lp_task { kind: Kind::Bytes { name, handle }, outcome: Mutex::new(None), userdata: None }
+    }
+
+    /// Once the task is seen resolved: its userdata is dropped if it has not been. The completion
+    /// callback does it too, but runs after waiters wake: this way a caller that sees the task
+    /// resolved also sees its `drop_userdata` done.
+    fn settle_userdata(&self) {
+        if let Some(dropper) = &self.userdata {
+            dropper.drop_now();
+        }
     }
 
     fn wait_finished(&self, timeout: Option<Duration>) -> bool {
@@ -51,10 +69,14 @@ impl lp_task {
     }
 
     fn is_finished(&self) -> bool {
-        match &self.kind {
+        let finished = match &self.kind {
             Kind::Unit(h) => h.is_finished(),
             Kind::Bytes { handle, .. } => handle.is_finished(),
+        };
+        if finished {
+            self.settle_userdata();
         }
+        finished
     }
 
     fn cancel(&self) -> bool {
@@ -80,7 +102,13 @@ impl lp_task {
                 Kind::Bytes { name, handle } => handle.try_take().map(|r| byte_outcome(name, r)),
             };
         }
-        outcome.as_mut().map(f)
+        let result = outcome.as_mut().map(f);
+        drop(outcome);
+        if result.is_some() {
+            // With no lock held: `drop_userdata` is the caller's code.
+            self.settle_userdata();
+        }
+        result
     }
 
     /// The task's status once resolved (its message recorded on failure).
