@@ -1037,13 +1037,16 @@ void lp_executor_free(lp_executor *executor);
  * at once.
  *
  * **`userdata` ownership**: it passes to the library in every case. `drop_userdata` (may be
- * NULL) is called exactly once with `userdata`: after `task` returns if the task ran, or when
- * the task is resolved without running (cancelled by `lp_task_cancel`, revocation at hard
- * expiry or manager stop), or before this function returns if it fails (any status, including
- * `LP_INVALID_ARGUMENT`). It may be called on any thread; `task` runs on a pool thread. Both
- * must therefore be safe to call from another thread. A task resolved without running drops its
- * `userdata` on the thread that resolves it (inside `lp_task_cancel`, `lp_manager_stop`, the
- * checker's revocation): keep `drop_userdata` short, and do not stop the manager from it.
+ * NULL) is called exactly once with `userdata`: after `task` returns if the task ran; before
+ * this function returns if it fails (any status, including `LP_INVALID_ARGUMENT`); and if the
+ * task is resolved without running (`lp_task_cancel`, revocation at hard expiry, manager stop),
+ * by the time that is observed — inside `lp_task_cancel`, or the `lp_task_wait`,
+ * `lp_task_is_finished` or `lp_task_take_output` call that sees the task resolved — or, if the
+ * handle is freed first, when the task resolves (on the resolving thread, e.g. inside
+ * `lp_manager_stop` or on the checker thread), or when a pool worker discards the queued job,
+ * whichever comes first. So once `lp_task_wait` has returned, `drop_userdata` has run.
+ * `task` runs on a pool thread and `drop_userdata` may run on any thread: both must be safe to
+ * call from another thread; keep `drop_userdata` short, and do not stop the manager from it.
  *
  * Returns `LP_OK` and sets `*out` (free with `lp_task_free`; freeing does not cancel). Or
  * `*out` is NULL and: `LP_RELEASED`, `LP_EXPIRED`, `LP_MANAGER_STOPPED`, `LP_POOL_BROKEN`

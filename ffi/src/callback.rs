@@ -52,8 +52,8 @@ impl Drop for Userdata {
 ///
 /// A task can also resolve without running while its job still sits in a pool's queue
 /// (`lp_task_cancel`, revocation, manager stop): the job is then discarded only when a worker
-/// reaches it. So that `drop_userdata` runs when the task resolves, on the resolving thread,
-/// hand its [`dropper`](Self::dropper) to the task.
+/// reaches it. So that `drop_userdata` runs as soon as the task is seen resolved, hand its
+/// [`dropper`](Self::dropper) to the task.
 pub(crate) struct CJob {
     f: unsafe extern "C" fn(*mut c_void),
     data: Data,
@@ -64,6 +64,8 @@ pub(crate) struct CJob {
 enum Data {
     Owned(Userdata),
     Shared(Dropper),
+    /// Run (or being dropped).
+    Gone,
 }
 
 /// A job's userdata shared between the job and its task: whichever comes first takes it out and
@@ -101,22 +103,33 @@ impl CJob {
     /// `drop_userdata`.
     pub(crate) fn dropper(&self) -> Option<Dropper> {
         match &self.data {
-            Data::Owned(_) => None,
+            Data::Owned(_) | Data::Gone => None,
             Data::Shared(dropper) => Some(dropper.clone()),
         }
     }
 
     /// Runs the function, then drops the userdata.
-    pub(crate) fn run(self) {
-        let data = match self.data {
+    pub(crate) fn run(mut self) {
+        let data = match std::mem::replace(&mut self.data, Data::Gone) {
             Data::Owned(data) => Some(data),
             Data::Shared(dropper) => dropper.take(),
+            Data::Gone => None,
         };
         // Never `None` in practice: this runs only once the task was claimed to run, and the
         // task's side takes the userdata only once the task resolved without running.
         if let Some(data) = data {
             // SAFETY: the caller gave `f` to be called with this userdata from a pool thread.
             unsafe { (self.f)(data.ptr()) }
+        }
+    }
+}
+
+impl Drop for CJob {
+    /// A job dropped unrun (its task resolved without running and a worker discarded it, or the
+    /// submission was refused): drop the userdata now, whether or not a task handle exists.
+    fn drop(&mut self) {
+        if let Data::Shared(dropper) = &self.data {
+            dropper.drop_now();
         }
     }
 }

@@ -36,14 +36,13 @@ enum Kind {
 }
 
 impl lp_task {
-    /// A C callback's task. With a `dropper`, the userdata is dropped on the thread that
-    /// resolves the task if it never runs (`lp_task_cancel`, revocation, stop): its queued job is
-    /// discarded only when a pool worker reaches it, which may be much later.
+    /// A C callback's task. With a `dropper`, the userdata of a task that never runs
+    /// (`lp_task_cancel`, revocation, stop) is dropped as soon as the task is seen resolved (see
+    /// `settle_userdata`), when the handle is freed ([`hand_over_userdata`](Self::hand_over_userdata)),
+    /// or when a pool worker discards the queued job, whichever comes first. Nothing is
+    /// registered on the task at submit: a completion callback per task would cost the round
+    /// trip about a third (`ffi/benches/roundtrip.rs`).
     pub(crate) fn unit(handle: TaskHandle<()>, dropper: Option<Dropper>) -> lp_task {
-        if let Some(dropper) = &dropper {
-            let dropper = dropper.clone();
-            handle.on_complete(move || dropper.drop_now());
-        }
         lp_task { kind: Kind::Unit(handle), outcome: Mutex::new(None), userdata: dropper }
     }
 
@@ -55,6 +54,20 @@ impl lp_task {
     /// Once the task is seen resolved: its userdata is dropped if it has not been. The completion
     /// callback does it too, but runs after waiters wake: this way a caller that sees the task
     /// resolved also sees its `drop_userdata` done.
+    /// The handle goes away: drop the userdata now if the task has resolved, else when it
+    /// resolves (a completion callback; registering it also makes revocation and stop resolve a
+    /// queued task at once).
+    fn hand_over_userdata(&self) {
+        if let Some(dropper) = &self.userdata {
+            if self.is_finished() {
+                dropper.drop_now();
+            } else {
+                let dropper = dropper.clone();
+                self.on_complete(move || dropper.drop_now());
+            }
+        }
+    }
+
     fn settle_userdata(&self) {
         if let Some(dropper) = &self.userdata {
             dropper.drop_now();
@@ -80,10 +93,14 @@ impl lp_task {
     }
 
     fn cancel(&self) -> bool {
-        match &self.kind {
+        let cancelled = match &self.kind {
             Kind::Unit(h) => h.cancel(),
             Kind::Bytes { handle, .. } => handle.cancel(),
+        };
+        if cancelled {
+            self.settle_userdata();
         }
+        cancelled
     }
 
     fn on_complete(&self, f: impl FnOnce() + Send + 'static) {
@@ -117,6 +134,13 @@ impl lp_task {
             Some(result) => result,
             None => Err(Failure::new(lp_status::LP_NOT_FINISHED, "the task has not finished yet")),
         }
+    }
+}
+
+impl Drop for lp_task {
+    /// `lp_task_free`: a userdata still held is dropped now or when the task resolves.
+    fn drop(&mut self) {
+        self.hand_over_userdata();
     }
 }
 
