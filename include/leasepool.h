@@ -1099,6 +1099,18 @@ bool lp_drain_is_finished(const lp_drain *drain);
 lp_status lp_drain_get_state(const lp_drain *drain, lp_lease_state *state);
 
 /**
+ * Extends the draining lease's deadlines by `extra_ms` milliseconds, so that slow pending work
+ * is not revoked at hard expiry.
+ *
+ * Returns `LP_OK`; `LP_RELEASED` (or the status of what ended the lease) once the drain is
+ * over; `LP_INVALID_ARGUMENT` (NULL, or a renewal that would overflow).
+ *
+ * # Safety
+ * `drain` is NULL or live.
+ */
+lp_status lp_drain_renew(const lp_drain *drain, uint64_t extra_ms);
+
+/**
  * Blocks until the drain is over or `timeout_ms` passes (`UINT64_MAX`: no limit).
  *
  * Returns `LP_OK` (over), `LP_TIMED_OUT` or `LP_INVALID_ARGUMENT`. Thread-safe.

@@ -285,6 +285,23 @@ pub unsafe extern "C" fn lp_drain_get_state(drain: *const lp_drain, state: *mut 
     })
 }
 
+/// Extends the draining lease's deadlines by `extra_ms` milliseconds, so that slow pending work
+/// is not revoked at hard expiry.
+///
+/// Returns `LP_OK`; `LP_RELEASED` (or the status of what ended the lease) once the drain is
+/// over; `LP_INVALID_ARGUMENT` (NULL, or a renewal that would overflow).
+///
+/// # Safety
+/// `drain` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn lp_drain_renew(drain: *const lp_drain, extra_ms: u64) -> lp_status {
+    guard(|| {
+        // SAFETY: forwarded caller guarantee.
+        unsafe { arg(drain, "drain") }?.inner.renew(millis(extra_ms))?;
+        Ok(())
+    })
+}
+
 /// Blocks until the drain is over or `timeout_ms` passes (`UINT64_MAX`: no limit).
 ///
 /// Returns `LP_OK` (over), `LP_TIMED_OUT` or `LP_INVALID_ARGUMENT`. Thread-safe.

@@ -52,6 +52,9 @@ static void drain_with_pending_work(lp_manager *manager) {
     CHECK_STATUS(lp_drain_wait(drain, 0), LP_TIMED_OUT);
     CHECK_STATUS(lp_drain_wait(drain, 20), LP_TIMED_OUT);
     CHECK(drain_state(drain) == LP_LEASE_DRAINING);
+    /* A draining lease can be renewed (its pending work is not revoked at hard expiry). */
+    CHECK_OK(lp_drain_renew(drain, 60000));
+    CHECK_STATUS(lp_drain_renew(NULL, 1), LP_INVALID_ARGUMENT);
 
     /* The pool is still the lease's: with max_pools 1 nothing else can be leased. */
     lp_lease *other = NOT_NULL_SENTINEL;
@@ -65,8 +68,9 @@ static void drain_with_pending_work(lp_manager *manager) {
     CHECK(lp_drain_is_finished(drain));
     CHECK(drain_state(drain) == LP_LEASE_RELEASED);
     CHECK(lp_drain_pending(drain) == 0);
-    /* Over: waiting again returns at once. */
+    /* Over: waiting again returns at once, and it can no longer be renewed. */
     CHECK_OK(lp_drain_wait(drain, 0));
+    CHECK(lp_drain_renew(drain, 1) != LP_OK);
 
     /* The work submitted before the release ran normally. */
     CHECK_OK(lp_task_wait(blocked));
