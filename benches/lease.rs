@@ -31,7 +31,7 @@
 use std::env;
 use std::hint::{black_box, spin_loop};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Barrier, Condvar, Mutex};
+use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -40,8 +40,10 @@ use crossbeam::channel;
 use leasepool::{AcquireOptions, LeasedExecutorManager};
 
 mod baseline;
+mod measure;
 
 use baseline::{r2d2_pool, RayonManager, UnitManager};
+use measure::{env_flag, fmt_ns, median, nanos, wake_probe, wake_state, Dist};
 
 /// Pools in the acquire benchmarks; also the r2d2 `max_size`.
 const POOLS: usize = 2;
@@ -72,10 +74,6 @@ const WAIT_SLOTS: usize = 1 << 20;
 const UNCONTENDED_BLOCK: u32 = 50_000;
 /// Cycles per block of the full-cycle check.
 const CYCLE_BLOCK: usize = 4_000;
-/// Round trips of one wake-up probe.
-const PROBE_ROUND_TRIPS: usize = 2_000;
-/// A probe median below this is the VM's fast wake-up state.
-const FAST_WAKE: Duration = Duration::from_micros(15);
 
 /// A started manager whose `pools` pools all stay in the idle set between leases
 /// (`min_pools == max_pools`, so a released pool is never retired as surplus).
@@ -266,104 +264,6 @@ criterion_group! {
 // ------------------------------------------------------------------------------------------
 // Interleaved checks
 // ------------------------------------------------------------------------------------------
-
-/// Whether the environment variable `name` is set to something other than empty or `0`.
-fn env_flag(name: &str) -> bool {
-    env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0")
-}
-
-/// `d` in whole nanoseconds, saturating at `u32::MAX` (4.3 s).
-fn nanos(d: Duration) -> u32 {
-    u32::try_from(d.as_nanos()).unwrap_or(u32::MAX)
-}
-
-/// Median round trip of a condvar ping-pong between this thread and a helper thread (std
-/// `Mutex` + `Condvar`, both parking between turns), over [`PROBE_ROUND_TRIPS`] round trips.
-fn wake_probe() -> Duration {
-    let helpers_turn = Mutex::new(false);
-    let turned = Condvar::new();
-    let mut round_trips = Vec::with_capacity(PROBE_ROUND_TRIPS);
-    thread::scope(|s| {
-        s.spawn(|| {
-            let mut turn = helpers_turn.lock().expect("probe lock");
-            for _ in 0..PROBE_ROUND_TRIPS {
-                while !*turn {
-                    turn = turned.wait(turn).expect("probe lock");
-                }
-                *turn = false;
-                turned.notify_one();
-            }
-        });
-        for _ in 0..PROBE_ROUND_TRIPS {
-            let start = Instant::now();
-            let mut turn = helpers_turn.lock().expect("probe lock");
-            *turn = true;
-            turned.notify_one();
-            while *turn {
-                turn = turned.wait(turn).expect("probe lock");
-            }
-            drop(turn);
-            round_trips.push(start.elapsed());
-        }
-    });
-    round_trips.sort_unstable();
-    round_trips[round_trips.len() / 2]
-}
-
-/// "4.9 µs (fast)" or "52.0 µs (slow)".
-fn wake_state(round_trip: Duration) -> String {
-    let state = if round_trip < FAST_WAKE { "fast" } else { "slow" };
-    format!("{} ({state})", fmt_ns(round_trip.as_nanos() as f64))
-}
-
-/// A time in nanoseconds with a readable unit.
-fn fmt_ns(ns: f64) -> String {
-    if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.2} µs", ns / 1e3)
-    } else {
-        format!("{:.2} ms", ns / 1e6)
-    }
-}
-
-/// The median of `values` (the mean of the two middle ones for an even count).
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
-}
-
-/// The `q` quantile (nearest rank) of already sorted `sorted`, which must not be empty.
-fn percentile(sorted: &[u32], q: f64) -> f64 {
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    f64::from(sorted[rank - 1])
-}
-
-/// p50, p99 and max of sorted samples, in nanoseconds.
-#[derive(Clone, Copy)]
-struct Dist {
-    p50: f64,
-    p99: f64,
-    max: f64,
-}
-
-impl Dist {
-    fn of(sorted: &[u32]) -> Dist {
-        Dist { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: percentile(sorted, 1.0) }
-    }
-}
-
-impl std::fmt::Display for Dist {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "p50 {}, p99 {}, max {}", fmt_ns(self.p50), fmt_ns(self.p99), fmt_ns(self.max))
-    }
-}
 
 /// One line of the summary table.
 struct Row {
