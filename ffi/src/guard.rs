@@ -175,3 +175,46 @@ pub(crate) unsafe fn free_handle<T>(ptr: *mut T) {
 pub(crate) fn millis(ms: u64) -> std::time::Duration {
     std::time::Duration::from_millis(ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use super::*;
+
+    fn last() -> String {
+        // SAFETY: `last_error` returns this thread's NUL-terminated message.
+        unsafe { CStr::from_ptr(last_error()) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_lp_panic_with_its_message_and_never_unwinds() {
+        assert_eq!(guard(|| panic!("glue bug {}", 42)), lp_status::LP_PANIC);
+        assert!(last().contains("glue bug 42"), "{}", last());
+        assert_eq!(guard_value(7, || -> i32 { panic!("value glue") }), 7);
+        assert!(last().contains("value glue"));
+    }
+
+    #[test]
+    fn a_panic_payload_whose_drop_panics_is_contained() {
+        struct Nasty;
+        impl Drop for Nasty {
+            fn drop(&mut self) {
+                panic!("payload drop");
+            }
+        }
+        let status = guard(|| std::panic::panic_any(Nasty));
+        assert_eq!(status, lp_status::LP_PANIC);
+        assert!(last().contains("not a string"));
+    }
+
+    #[test]
+    fn failures_record_their_message_per_thread_and_success_leaves_it() {
+        assert_eq!(guard(|| Err(Failure::invalid("first"))), lp_status::LP_INVALID_ARGUMENT);
+        assert_eq!(guard(|| Ok(())), lp_status::LP_OK);
+        assert_eq!(last(), "first");
+        std::thread::spawn(|| assert_eq!(last(), "", "another thread has its own message")).join().unwrap();
+        set_last_error("with\0nul");
+        assert_eq!(last(), "with nul");
+    }
+}
