@@ -617,6 +617,15 @@ const char *lp_version(void);
 const char *lp_last_error_message(void);
 
 /**
+ * The configuration field the last failed call on this thread was about — `"max_pools"`,
+ * `"workers_per_pool"`, `"min_pools"` (also for `LP_CONFIG_MIN_ABOVE_MAX`), `"backend"`,
+ * `"name_prefix"`, ... (the `lp_config_set_*` name without its unit suffix) — or `""` when it
+ * was not about one field. Set together with `lp_last_error_message` by every `LP_CONFIG_*`
+ * status. The string is static: never free it. Successful calls leave it unchanged.
+ */
+const char *lp_last_error_field(void);
+
+/**
  * New acquire options: no owner, wait as long as it takes, the manager's default lease
  * duration, no interrupt. Never NULL; free with `lp_acquire_options_free`.
  */

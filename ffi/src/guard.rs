@@ -14,6 +14,8 @@ use crate::status::{lp_status, Status};
 thread_local! {
     /// The message of the last failed call on this thread.
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// The configuration field the last failed call on this thread was about, if any.
+    static LAST_FIELD: std::cell::Cell<&'static [u8]> = const { std::cell::Cell::new(b"\0") };
 }
 
 /// Why a call failed: its status and the message `lp_last_error_message` will return.
@@ -21,12 +23,14 @@ thread_local! {
 pub(crate) struct Failure {
     pub(crate) status: lp_status,
     pub(crate) message: String,
+    /// The configuration field at fault (a NUL-terminated name), for `lp_last_error_field`.
+    pub(crate) field: Option<&'static [u8]>,
 }
 
 impl Failure {
     /// A failure with this status and message.
     pub(crate) fn new(status: lp_status, message: impl Display) -> Failure {
-        Failure { status, message: message.to_string() }
+        Failure { status, message: message.to_string(), field: None }
     }
 
     /// `LP_INVALID_ARGUMENT` with this message.
@@ -37,7 +41,8 @@ impl Failure {
 
 impl<E: Status + Display> From<E> for Failure {
     fn from(e: E) -> Failure {
-        Failure::new(e.status(), e)
+        let field = e.field();
+        Failure { field, ..Failure::new(e.status(), e) }
     }
 }
 
@@ -69,7 +74,13 @@ pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
 /// Records `failure`'s message for this thread and returns its status.
 pub(crate) fn fail(failure: Failure) -> lp_status {
     set_last_error(&failure.message);
+    let _ = LAST_FIELD.try_with(|field| field.set(failure.field.unwrap_or(b"\0")));
     failure.status
+}
+
+/// The configuration field of the last failed call on this thread (see `lp_last_error_field`).
+pub(crate) fn last_field() -> *const c_char {
+    LAST_FIELD.try_with(|field| field.get().as_ptr().cast()).unwrap_or(c"".as_ptr())
 }
 
 /// Sets this thread's last error message (interior NULs become spaces).

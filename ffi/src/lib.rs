@@ -73,6 +73,16 @@ pub extern "C" fn lp_last_error_message() -> *const c_char {
     guard::last_error()
 }
 
+/// The configuration field the last failed call on this thread was about — `"max_pools"`,
+/// `"workers_per_pool"`, `"min_pools"` (also for `LP_CONFIG_MIN_ABOVE_MAX`), `"backend"`,
+/// `"name_prefix"`, ... (the `lp_config_set_*` name without its unit suffix) — or `""` when it
+/// was not about one field. Set together with `lp_last_error_message` by every `LP_CONFIG_*`
+/// status. The string is static: never free it. Successful calls leave it unchanged.
+#[no_mangle]
+pub extern "C" fn lp_last_error_field() -> *const c_char {
+    guard::last_field()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

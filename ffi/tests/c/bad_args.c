@@ -265,6 +265,16 @@ static void check_config_error(const lp_config *config, lp_status status, const 
     CHECK_MESSAGE_HAS(field);
 }
 
+/* The field the last failure was about, as lp_last_error_field() names it. */
+#define CHECK_FIELD(name)                                                                        \
+    do {                                                                                         \
+        if (strcmp(lp_last_error_field(), (name)) != 0) {                                        \
+            fprintf(stderr, "%s:%d: lp_last_error_field() is \"%s\", expected \"%s\"\n", __FILE__, \
+                    __LINE__, lp_last_error_field(), (name));                                    \
+            exit(1);                                                                             \
+        }                                                                                        \
+    } while (0)
+
 /* lp_manager_new(config) works. */
 static void check_config_ok(const lp_config *config) {
     lp_manager *manager = NULL;
@@ -289,6 +299,7 @@ static void config_errors(void) {
     check_config_ok(config); /* unchanged by the refusal */
     CHECK_OK(lp_config_set_backend(config, "interpreter"));
     check_config_error(config, LP_CONFIG_UNSUPPORTED_BACKEND, "nterpreter");
+    CHECK_FIELD("backend");
     CHECK_OK(lp_config_set_backend(config, "thread"));
     check_config_ok(config);
 
@@ -301,15 +312,21 @@ static void config_errors(void) {
     CHECK_MESSAGE_HAS("max_pools");
     CHECK_OK(lp_config_set_max_pools(config, 70000));
     check_config_error(config, LP_CONFIG_OUT_OF_RANGE, "max_pools");
+    CHECK_FIELD("max_pools");
     CHECK_OK(lp_config_set_max_pools(config, 2));
     CHECK_OK(lp_config_set_min_pools(config, 3));
     check_config_error(config, LP_CONFIG_MIN_ABOVE_MAX, "min_pools");
+    CHECK_FIELD("min_pools");
     CHECK_OK(lp_config_set_min_pools(config, 0));
     check_config_error(config, LP_CONFIG_MUST_BE_POSITIVE, "min_pools");
     CHECK_OK(lp_config_set_min_pools(config, 2));
     check_config_ok(config);
     CHECK_OK(lp_config_set_workers_per_pool(config, 5000));
     check_config_error(config, LP_CONFIG_OUT_OF_RANGE, "workers_per_pool");
+    CHECK_FIELD("workers_per_pool");
+    /* A failure that is not about a field clears it. */
+    CHECK_STATUS(lp_manager_start(NULL), LP_INVALID_ARGUMENT);
+    CHECK_FIELD("");
     CHECK_OK(lp_config_set_workers_per_pool(config, 0));
     check_config_error(config, LP_CONFIG_MUST_BE_POSITIVE, "workers_per_pool");
     CHECK_OK(lp_config_set_workers_per_pool(config, 1));
@@ -320,12 +337,14 @@ static void config_errors(void) {
     /* Durations and sizes. */
     CHECK_OK(lp_config_set_check_interval_ms(config, 0));
     check_config_error(config, LP_CONFIG_MUST_BE_POSITIVE, "check_interval");
+    CHECK_FIELD("check_interval");
     CHECK_OK(lp_config_set_check_interval_ms(config, 1000));
     CHECK_OK(lp_config_set_default_lease_ms(config, 0));
     check_config_error(config, LP_CONFIG_MUST_BE_POSITIVE, "default_lease");
     CHECK_OK(lp_config_set_default_lease_ms(config, 60000));
     CHECK_OK(lp_config_set_thread_stack_size(config, 1024));
     check_config_error(config, LP_CONFIG_OUT_OF_RANGE, "thread_stack_size");
+    CHECK_FIELD("thread_stack_size");
     CHECK_OK(lp_config_set_thread_stack_size(config, 1 << 20));
     check_config_ok(config);
 
