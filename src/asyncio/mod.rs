@@ -9,7 +9,7 @@
 //!   takes a lease and passes on a hand-off it did not take.
 //! - [`TaskHandle`](crate::TaskHandle) is [`IntoFuture`](std::future::IntoFuture): `handle.await`
 //!   registers the task's waker (`TaskHandle::register_waker`) and takes the outcome
-//!   (`poll_take`). [`ExecutorLease::run_async`](crate::ExecutorLease::run_async) and
+//!   (`try_take`). [`ExecutorLease::run_async`](crate::ExecutorLease::run_async) and
 //!   [`ExecutorLease::run_task_async`](crate::ExecutorLease::run_task_async) submit and return a
 //!   [`TaskFuture`]; grinder handles are task handles too.
 //! - [`Drain::finished`](crate::Drain::finished) returns a [`DrainFinished`] future.

@@ -93,11 +93,11 @@ impl<T: Send + 'static> Future for TaskFuture<T> {
             Inner::Waiting(handle) => {
                 // Take, else register, else take again: an outcome published between the first
                 // look and the registration is seen by the second look, not lost.
-                match handle.poll_take() {
+                match handle.try_take() {
                     Some(outcome) => outcome,
                     None => {
                         handle.register_waker(cx.waker());
-                        match handle.poll_take() {
+                        match handle.try_take() {
                             Some(outcome) => outcome,
                             None => return Poll::Pending,
                         }

@@ -88,7 +88,8 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// once the outcome has been taken (by this or by [`wait_finished`](Self::wait_finished)'s
     /// caller on another thread). Never blocks. After it returned `Some`, do not call
     /// [`wait`](Self::wait) or [`wait_timeout`](Self::wait_timeout) on this handle: they would
-    /// find no outcome to return and panic.
+    /// find no outcome to return and panic. A future over this handle pairs it with
+    /// [`register_waker`](Self::register_waker): take, else register, else take again.
     pub fn try_take(&self) -> Option<Result<T, TaskError>> {
         let slot = self.slot.core();
         if !slot.finished.load(Ordering::Acquire) {
@@ -276,14 +277,6 @@ impl<T: Send + 'static> TaskHandle<T> {
                 true
             }
         }
-    }
-
-    /// Takes the outcome if the task has resolved: `None` while it has not, and `None` again
-    /// once the outcome was taken (a future polled after completion must not panic in here).
-    /// Pair with [`register_waker`](Self::register_waker): take, else register, else take again.
-    #[cfg_attr(not(any(test, feature = "async")), allow(dead_code))] // used by the async adapter
-    pub(crate) fn poll_take(&mut self) -> Option<Result<T, TaskError>> {
-        self.try_take()
     }
 
     /// Whether the task has resolved (value, panic, cancellation or broken pool). A queued task of

@@ -10,7 +10,7 @@
 //! - `slot`: the completion slot and how it resolves (claim, finish, publish), with its
 //!   completion notification (a waker and callbacks, fired once after publishing, no lock
 //!   held), the `TaskOwner` and `QueuedTask` traits, `Resolution`;
-//! - `handle`: [`TaskHandle`]: its waits, `on_complete`, `register_waker`, `poll_take`;
+//! - `handle`: [`TaskHandle`]: its waits, `on_complete`, `register_waker`, `wait_finished`, `try_take`;
 //! - `completer`: closure tasks submitted through a lease (`task_pair`, `Completer`);
 //! - `remote`: process tasks, the parent's side (`RemoteJob`, `RemoteDone`, `remote_pair`);
 //! - `job`: grinder jobs, closures and process tasks (`job_pair`, `remote_job_pair`,

@@ -1,4 +1,4 @@
-//! Unit tests of the completion slot's notification and of `poll_take`, with a stand-in owner.
+//! Unit tests of the completion slot's notification and of `try_take`, with a stand-in owner.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Weak};
@@ -48,14 +48,14 @@ fn counter() -> (Arc<Count>, Waker) {
 }
 
 #[test]
-fn poll_take_takes_once_and_never_panics_after() {
+fn try_take_takes_once_and_never_panics_after() {
     let owner = Arc::new(Owner::default());
-    let (mut handle, completer) = task_pair::<u32>(owner, 0);
-    assert_eq!(handle.poll_take(), None, "not resolved yet");
+    let (handle, completer) = task_pair::<u32>(owner, 0);
+    assert_eq!(handle.try_take(), None, "not resolved yet");
     completer.run(|| 7);
-    assert_eq!(handle.poll_take(), Some(Ok(7)));
-    assert_eq!(handle.poll_take(), None, "a second take finds nothing");
-    assert_eq!(handle.poll_take(), None);
+    assert_eq!(handle.try_take(), Some(Ok(7)));
+    assert_eq!(handle.try_take(), None, "a second take finds nothing");
+    assert_eq!(handle.try_take(), None);
     assert!(handle.is_finished());
     assert!(handle.register_waker(&counter().1), "taken counts as resolved");
 }
