@@ -74,7 +74,9 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// assert_eq!(handle.try_take(), None); // taken
     /// ```
     pub fn wait_finished(&self, timeout: Option<Duration>) -> bool {
-        self.spin();
+        if timeout != Some(Duration::ZERO) {
+            self.spin();
+        }
         match timeout {
             None => self.block_until(None),
             Some(timeout) => match Instant::now().checked_add(timeout) {
