@@ -43,7 +43,7 @@ mod baseline;
 mod measure;
 
 use baseline::{r2d2_pool, RayonManager, UnitManager};
-use measure::{env_flag, fmt_ns, median, nanos, wake_probe, wake_state, Dist};
+use measure::{bench_main, env_flag, fmt_ns, median, nanos, wake_probe, wake_state, Dist};
 
 /// Pools in the acquire benchmarks; also the r2d2 `max_size`.
 const POOLS: usize = 2;
@@ -58,8 +58,6 @@ const TINY_TASKS: usize = 100_000;
 /// Long enough that no lease ever reaches soft expiry during a run.
 const LONG_LEASE: Duration = Duration::from_secs(3600);
 
-/// Set (to anything but `0`) to skip the criterion groups.
-const QUICK_ENV: &str = "LEASEPOOL_BENCH_QUICK";
 /// Rounds of every interleaved check.
 const ROUNDS_ENV: &str = "LEASEPOOL_BENCH_ROUNDS";
 /// Set (to anything but `0`) to print every round of the interleaved checks.
@@ -645,19 +643,5 @@ fn interleaved_checks(start_probe: Duration) {
 }
 
 fn main() {
-    let args: Vec<String> = env::args().collect();
-    // Only in a real `cargo bench` run: `cargo test --bench lease` runs each criterion benchmark
-    // once and skips the interleaved checks.
-    let real_run = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a == "--list");
-    let start_probe = real_run.then(wake_probe);
-    if let Some(probe) = start_probe {
-        println!("wake-up probe (start): condvar ping-pong median round trip {}", wake_state(probe));
-    }
-    if !env_flag(QUICK_ENV) {
-        benches();
-        Criterion::default().configure_from_args().final_summary();
-    }
-    if let Some(probe) = start_probe {
-        interleaved_checks(probe);
-    }
+    bench_main(benches, interleaved_checks);
 }

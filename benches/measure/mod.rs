@@ -8,7 +8,11 @@ use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use criterion::Criterion;
+
 /// Round trips of one wake-up probe.
+/// Set (to anything but empty or `0`): skip the criterion groups, run only the interleaved check.
+pub const QUICK_ENV: &str = "LEASEPOOL_BENCH_QUICK";
 pub const PROBE_ROUND_TRIPS: usize = 2_000;
 /// A probe median below this is the VM's fast wake-up state.
 pub const FAST_WAKE: Duration = Duration::from_micros(15);
@@ -108,5 +112,25 @@ impl Dist {
 impl std::fmt::Display for Dist {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "p50 {}, p99 {}, max {}", fmt_ns(self.p50), fmt_ns(self.p99), fmt_ns(self.max))
+    }
+}
+
+/// The `main` of a bench with criterion groups and an interleaved check: probes the wake-up
+/// state, runs `benches` (unless [`QUICK_ENV`] is set), then `interleaved` with the first probe.
+/// Only in a real `cargo bench` run: `cargo test --bench NAME` runs each criterion benchmark once
+/// and skips the interleaved check.
+pub fn bench_main(benches: impl FnOnce(), interleaved: impl FnOnce(Duration)) {
+    let args: Vec<String> = env::args().collect();
+    let real_run = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a == "--list");
+    let start_probe = real_run.then(wake_probe);
+    if let Some(probe) = start_probe {
+        println!("wake-up probe (start): condvar ping-pong median round trip {}", wake_state(probe));
+    }
+    if !env_flag(QUICK_ENV) {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+    if let Some(probe) = start_probe {
+        interleaved(probe);
     }
 }

@@ -47,7 +47,7 @@ use leasepool_ffi::{lp_callback, lp_status};
 
 #[path = "../../benches/measure/mod.rs"]
 mod measure;
-use measure::{env_flag, fmt_ns, median, nanos, wake_probe, wake_state, Dist};
+use measure::{bench_main, env_flag, fmt_ns, median, nanos, wake_probe, wake_state, Dist};
 
 /// Declares the opaque handle types as a C header (or bindgen) does: never dereferenced, only
 /// passed behind pointers.
@@ -99,7 +99,6 @@ const BLOCK: usize = 20_000;
 /// The goal: a C ABI round trip costs at most this many times a Rust API round trip.
 const GOAL: f64 = 1.2;
 
-const QUICK_ENV: &str = "LEASEPOOL_BENCH_QUICK";
 const ROUNDS_ENV: &str = "LEASEPOOL_BENCH_ROUNDS";
 const VERBOSE_ENV: &str = "LEASEPOOL_BENCH_VERBOSE";
 const DEFAULT_ROUNDS: usize = 15;
@@ -539,19 +538,5 @@ fn interleaved_check(start_probe: Duration) {
 }
 
 fn main() {
-    let args: Vec<String> = env::args().collect();
-    // Only in a real `cargo bench` run: `cargo test --bench roundtrip` runs each criterion
-    // benchmark once and skips the interleaved check.
-    let real_run = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--test" || a == "--list");
-    let start_probe = real_run.then(wake_probe);
-    if let Some(probe) = start_probe {
-        println!("wake-up probe (start): condvar ping-pong median round trip {}", wake_state(probe));
-    }
-    if !env_flag(QUICK_ENV) {
-        benches();
-        Criterion::default().configure_from_args().final_summary();
-    }
-    if let Some(probe) = start_probe {
-        interleaved_check(probe);
-    }
+    bench_main(benches, interleaved_check);
 }
