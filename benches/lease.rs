@@ -43,7 +43,7 @@ mod baseline;
 mod measure;
 
 use baseline::{r2d2_pool, RayonManager, UnitManager};
-use measure::{bench_main, env_flag, fmt_ns, median, nanos, wake_probe, wake_state, Dist};
+use measure::{bench_main, env_flag, fmt_ns, median, nanos, timed_block, wake_probe, wake_state, Dist};
 
 /// Pools in the acquire benchmarks; also the r2d2 `max_size`.
 const POOLS: usize = 2;
@@ -514,24 +514,6 @@ fn uncontended_check(rounds: usize, verbose: bool) -> Vec<Row> {
     ]
 }
 
-/// [`CYCLE_BLOCK`] calls of `op` in a row, each timed from the end of the previous one (one
-/// clock read per call, into the preallocated `buffer`). Returns the mean (ns) and the sorted
-/// per-call times.
-fn cycle_block(op: &impl Fn() -> u64, buffer: &mut [u32]) -> (f64, Vec<u32>) {
-    let start = Instant::now();
-    let mut previous = start;
-    for slot in buffer.iter_mut() {
-        black_box(op());
-        let now = Instant::now();
-        *slot = nanos(now - previous);
-        previous = now;
-    }
-    let mean = (previous - start).as_nanos() as f64 / buffer.len() as f64;
-    let mut sorted = buffer.to_vec();
-    sorted.sort_unstable();
-    (mean, sorted)
-}
-
 /// Check 4: one caller, a full cycle: blocking `acquire`, `lease.run(|| 1)`, drop, on a
 /// manager of [`POOLS`] pools of [`WORKERS`] workers, vs an r2d2 pool of [`POOLS`] rayon pools of
 /// [`WORKERS`] threads: `get`, spawn a task sending `1` on a one-shot channel, `recv`, drop.
@@ -548,18 +530,17 @@ fn full_cycle_check(rounds: usize, verbose: bool) -> Vec<Row> {
          (wake-up probe {})",
         wake_state(probe)
     );
-    cycle_block(&lease, &mut buffer);
-    cycle_block(&r2d2, &mut buffer);
+    timed_block(&lease, &mut buffer);
+    timed_block(&r2d2, &mut buffer);
     let mut means: [Vec<f64>; 2] = Default::default();
     let mut dists: [Vec<Dist>; 2] = Default::default();
     let mut pooled: [Vec<u32>; 2] = Default::default();
     for round in 0..rounds {
         for side in order(round) {
-            let (mean, times) =
-                if side == 0 { cycle_block(&lease, &mut buffer) } else { cycle_block(&r2d2, &mut buffer) };
+            let mean = if side == 0 { timed_block(&lease, &mut buffer) } else { timed_block(&r2d2, &mut buffer) };
             means[side].push(mean);
-            dists[side].push(Dist::of(&times));
-            pooled[side].extend_from_slice(&times);
+            dists[side].push(Dist::of(&buffer));
+            pooled[side].extend_from_slice(&buffer);
         }
         if verbose {
             println!(

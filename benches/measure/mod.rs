@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each bench uses a subset
 
 use std::env;
+use std::hint::black_box;
 use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -133,4 +134,20 @@ pub fn bench_main(benches: impl FnOnce(), interleaved: impl FnOnce(Duration)) {
     if let Some(probe) = start_probe {
         interleaved(probe);
     }
+}
+
+/// `buffer.len()` calls of `op` in a row, each timed from the end of the previous one (one clock
+/// read per call, into the preallocated `buffer`). Returns the mean (ns) and leaves the per-call
+/// times sorted in `buffer`.
+pub fn timed_block(op: &impl Fn() -> u64, buffer: &mut [u32]) -> f64 {
+    let start = Instant::now();
+    let mut previous = start;
+    for slot in buffer.iter_mut() {
+        black_box(op());
+        let now = Instant::now();
+        *slot = nanos(now - previous);
+        previous = now;
+    }
+    buffer.sort_unstable();
+    (previous - start).as_nanos() as f64 / buffer.len() as f64
 }

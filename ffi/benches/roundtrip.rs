@@ -47,7 +47,7 @@ use leasepool_ffi::{lp_callback, lp_status};
 
 #[path = "../../benches/measure/mod.rs"]
 mod measure;
-use measure::{bench_main, env_flag, fmt_ns, median, nanos, wake_probe, wake_state, Dist};
+use measure::{bench_main, env_flag, fmt_ns, median, timed_block, wake_probe, wake_state, Dist};
 
 /// Declares the opaque handle types as a C header (or bindgen) does: never dereferenced, only
 /// passed behind pointers.
@@ -416,23 +416,6 @@ criterion_group! {
 // Interleaved check
 // ------------------------------------------------------------------------------------------
 
-/// `buffer.len()` round trips of `op` in a row, each timed from the end of the previous one (one
-/// clock read per round trip, into the preallocated `buffer`, as the C driver does). Returns the
-/// mean (ns) and the block's distribution.
-fn timed_block(op: &impl Fn() -> u64, buffer: &mut [u32]) -> (f64, Dist) {
-    let start = Instant::now();
-    let mut previous = start;
-    for slot in buffer.iter_mut() {
-        black_box(op());
-        let now = Instant::now();
-        *slot = nanos(now - previous);
-        previous = now;
-    }
-    let mean = (previous - start).as_nanos() as f64 / buffer.len() as f64;
-    buffer.sort_unstable();
-    (mean, Dist::of(buffer))
-}
-
 /// Per-round results of one variant.
 #[derive(Default)]
 struct Series {
@@ -467,12 +450,13 @@ fn interleaved_check(start_probe: Duration) {
     let variants = if driver.is_some() { 4 } else { 3 };
     let mut buffer = vec![u32::MAX; BLOCK];
     let mut block = |variant: usize| -> (f64, Dist) {
-        match variant {
+        let mean = match variant {
             0 => timed_block(&|| rust.round_trip(), &mut buffer),
             1 => timed_block(&|| cside.round_trip(), &mut buffer),
             2 => timed_block(&|| cside.round_trip_with_drop(), &mut buffer),
-            _ => driver.as_mut().expect("driver running").block(BLOCK),
-        }
+            _ => return driver.as_mut().expect("driver running").block(BLOCK),
+        };
+        (mean, Dist::of(&buffer))
     };
     println!();
     println!(

@@ -15,7 +15,7 @@ thread_local! {
     /// The message of the last failed call on this thread.
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
     /// The configuration field the last failed call on this thread was about, if any.
-    static LAST_FIELD: std::cell::Cell<&'static [u8]> = const { std::cell::Cell::new(b"\0") };
+    static LAST_FIELD: RefCell<CString> = RefCell::new(CString::default());
 }
 
 /// Why a call failed: its status and the message `lp_last_error_message` will return.
@@ -23,8 +23,8 @@ thread_local! {
 pub(crate) struct Failure {
     pub(crate) status: lp_status,
     pub(crate) message: String,
-    /// The configuration field at fault (a NUL-terminated name), for `lp_last_error_field`.
-    pub(crate) field: Option<&'static [u8]>,
+    /// The configuration field at fault, for `lp_last_error_field`.
+    pub(crate) field: Option<&'static str>,
 }
 
 impl Failure {
@@ -74,13 +74,14 @@ pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
 /// Records `failure`'s message for this thread and returns its status.
 pub(crate) fn fail(failure: Failure) -> lp_status {
     set_last_error(&failure.message);
-    let _ = LAST_FIELD.try_with(|field| field.set(failure.field.unwrap_or(b"\0")));
+    let field = CString::new(failure.field.unwrap_or("")).unwrap_or_default();
+    let _ = LAST_FIELD.try_with(|last| *last.borrow_mut() = field);
     failure.status
 }
 
 /// The configuration field of the last failed call on this thread (see `lp_last_error_field`).
 pub(crate) fn last_field() -> *const c_char {
-    LAST_FIELD.try_with(|field| field.get().as_ptr().cast()).unwrap_or(c"".as_ptr())
+    LAST_FIELD.try_with(|last| last.borrow().as_ptr()).unwrap_or(c"".as_ptr())
 }
 
 /// Sets this thread's last error message (interior NULs become spaces).

@@ -77,7 +77,8 @@ pub extern "C" fn lp_last_error_message() -> *const c_char {
 /// `"workers_per_pool"`, `"min_pools"` (also for `LP_CONFIG_MIN_ABOVE_MAX`), `"backend"`,
 /// `"name_prefix"`, ... (the `lp_config_set_*` name without its unit suffix) — or `""` when it
 /// was not about one field. Set together with `lp_last_error_message` by every `LP_CONFIG_*`
-/// status. The string is static: never free it. Successful calls leave it unchanged.
+/// status. The string belongs to the library and stays valid until the next failing call on
+/// this thread. Successful calls leave it unchanged.
 #[no_mangle]
 pub extern "C" fn lp_last_error_field() -> *const c_char {
     guard::last_field()

@@ -198,8 +198,8 @@ pub(crate) trait Status {
     /// The code for this error.
     fn status(&self) -> lp_status;
 
-    /// The configuration field it is about, as a NUL-terminated name (`lp_last_error_field`).
-    fn field(&self) -> Option<&'static [u8]> {
+    /// The configuration field it is about (`lp_last_error_field`).
+    fn field(&self) -> Option<&'static str> {
         None
     }
 }
@@ -220,8 +220,8 @@ impl Status for ConfigError {
         }
     }
 
-    fn field(&self) -> Option<&'static [u8]> {
-        let name = match self {
+    fn field(&self) -> Option<&'static str> {
+        Some(match self {
             ConfigError::Missing { field }
             | ConfigError::MustBePositive { field }
             | ConfigError::TooLarge { field }
@@ -232,22 +232,8 @@ impl Status for ConfigError {
             ConfigError::InvalidLogLevel { .. } => "process_log_level",
             ConfigError::ProcessOnly { option, .. } => option,
             _ => return None,
-        };
-        Some(field_name(name))
+        })
     }
-}
-
-/// `name` as a NUL-terminated static string (the C spelling of a configuration field: the
-/// setter `lp_config_set_<name>` without its unit suffix). Field names are few and fixed, so
-/// each is leaked once and then reused.
-fn field_name(name: &'static str) -> &'static [u8] {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
-    static NAMES: OnceLock<Mutex<HashMap<&'static str, &'static [u8]>>> = OnceLock::new();
-    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    names
-        .entry(name)
-        .or_insert_with(|| Box::leak(format!("{}\0", name.replace('\0', " ")).into_bytes().into_boxed_slice()))
 }
 
 impl Status for StartError {
