@@ -124,8 +124,12 @@ static void many_threads(lp_manager *manager) {
     CHECK(s.leases_immediate + s.leases_after_wait == 1 + THREADS / 2);
     CHECK(s.leases_released == 1 + THREADS / 2);
     /* Idle pools above min_pools may be retired by the checker and built again later: more pools
-     * may have been created than max_pools, never fewer than exist. */
-    CHECK(s.pools_created >= s.total && s.total >= 1);
+     * may have been created than max_pools, never fewer than exist. min_pools is kept counting
+     * pools still being built: a demand build whose waiter was served by a released pool is still
+     * in flight, and a pool released meanwhile is retired as surplus (seen under valgrind), so
+     * for a moment the one pool may be the one being created. */
+    CHECK(s.pools_created >= s.total);
+    CHECK(s.total + s.creating >= 1);
 }
 
 static void wait_timeout(lp_manager *manager) {
